@@ -1,0 +1,3 @@
+//! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
+
+pub mod domain;

@@ -1,0 +1,122 @@
+//! Validated identifier and code types.
+//!
+//! Every value that crosses the edge of onshi is parsed into one of these types; nothing past
+//! the edge handles a raw `String` for an identifier. Each type keeps its fields private and has
+//! `parse` as its only constructor, so holding a value proves it passed validation.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`check_digit`] | the Luhn-style rule (insurer, payer, recipient, facility) and the My Number rule |
+//! | [`insurer`] | [`InsurerNumber`] (保険者番号) |
+//! | [`public_expense`] | [`PublicExpensePayerNumber`] (公費負担者番号), [`PublicExpenseRecipientNumber`] (受給者番号) |
+//! | [`facility`] | [`FacilityCode`] (医療機関コード) and [`FacilityKind`] |
+//! | [`card_key`] | [`InsuredSymbol`] (記号), [`InsuredNumber`] (番号), [`BranchNumber`] (枝番) |
+//! | [`individual_number`] | the secret [`IndividualNumber`] (個人番号), [`LinkKey`], [`PersonLink`] |
+//! | [`codes`] | the small wire code enums of an eligibility answer |
+//! | [`person`] | [`PersonName`], [`KanaName`], [`Postcode`], [`Address`], [`parse_date`] |
+//!
+//! Rejections are an [`Invalid`]: a stable `kind` plus a message for a person. The type does not
+//! know which field it was parsed from; the edge joins the two into a code such as
+//! `insurer_number.check_digit`. Messages never repeat the input, so they are safe to log even
+//! for a My Number.
+
+use std::fmt;
+
+/// Implements `Serialize` and `Display` as the canonical string (`as_str`) of a non-secret type.
+macro_rules! canonical_string {
+    ($($t:ty),+ $(,)?) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )+};
+}
+
+pub mod card_key;
+pub mod check_digit;
+pub mod codes;
+pub mod facility;
+pub mod individual_number;
+pub mod insurer;
+pub mod person;
+pub mod public_expense;
+
+pub use card_key::{BranchNumber, InsuredNumber, InsuredSymbol};
+pub use codes::{
+    CardClassification, CopayRatio, LimitCategory, LimitClassification, LossReason, Relationship,
+    Sex,
+};
+pub use facility::{FacilityCode, FacilityKind};
+pub use individual_number::{IndividualNumber, LinkKey, PersonLink};
+pub use insurer::InsurerNumber;
+pub use person::{parse_date, Address, KanaName, PersonName, Postcode};
+pub use public_expense::{PublicExpensePayerNumber, PublicExpenseRecipientNumber};
+
+/// Why a value was rejected. The edge builds the stable code "<field>.<kind>", e.g. "insurer_number.check_digit".
+///
+/// `kind` is one of `required`, `format`, `check_digit`, `too_long`, `mixed_width`,
+/// `full_width_space`, `unknown_code` or `range`; `message` says what a valid value looks like and
+/// never contains the rejected input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid {
+    pub kind: &'static str,
+    pub message: &'static str,
+}
+
+impl Invalid {
+    pub(crate) const fn required(message: &'static str) -> Self {
+        Self {
+            kind: "required",
+            message,
+        }
+    }
+    pub(crate) const fn format(message: &'static str) -> Self {
+        Self {
+            kind: "format",
+            message,
+        }
+    }
+    pub(crate) const fn check_digit(message: &'static str) -> Self {
+        Self {
+            kind: "check_digit",
+            message,
+        }
+    }
+    pub(crate) const fn too_long(message: &'static str) -> Self {
+        Self {
+            kind: "too_long",
+            message,
+        }
+    }
+    pub(crate) const fn unknown_code(message: &'static str) -> Self {
+        Self {
+            kind: "unknown_code",
+            message,
+        }
+    }
+    pub(crate) const fn range(message: &'static str) -> Self {
+        Self {
+            kind: "range",
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// True when `s` is non-empty and made only of ASCII digits.
+pub(crate) fn all_ascii_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
