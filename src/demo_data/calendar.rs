@@ -11,6 +11,7 @@ pub(super) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 pub(super) fn date_min() -> NaiveDate {
     date(2015, 1, 1)
 }
+/// See [`date_min`].
 pub(super) fn date_max() -> NaiveDate {
     date(2026, 11, 30)
 }
