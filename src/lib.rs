@@ -1,4 +1,19 @@
 //! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
+//!
+//! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
+//! [`enrollment`]) → [`store`] (the only SQL) → back out as a typed answer, with the [`audit`]
+//! record made durable on the way. [`domain`] holds the validated types everything past the
+//! edge works with.
 
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod config;
 pub mod demo_data;
 pub mod domain;
+pub mod eligibility;
+pub mod enrollment;
+pub mod parties;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,38 @@
-fn main() {}
+//! `onshi`: wires configuration, logging and the command line; the work is in the library.
+
+use clap::Parser;
+use onshi::cli::{Cli, Command};
+use onshi::config::Settings;
+use onshi::startup::Application;
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("onshi: configuration: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    onshi::telemetry::init(settings.log_format);
+    let result = match cli.command {
+        Command::Serve => serve(&settings).await,
+        command => onshi::cli::run(command, &settings).await,
+    };
+    match result {
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("onshi: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<i32> {
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), "serving");
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(0)
+}

@@ -1,0 +1,130 @@
+//! Bearer-token authentication and role checks.
+//!
+//! The token's hash is looked up in `parties`; a hit is cached in memory for
+//! `auth_cache_seconds`, so a revoked or expired token stops working within that time.
+//! Misses are not cached (random tokens must not fill memory).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::error::{ApiError, ClientError};
+use super::AppState;
+use crate::parties::{Party, Role, Token};
+
+/// Entries beyond this make the cache start afresh: a bound, not an eviction policy.
+const CACHE_MAX: usize = 100_000;
+
+pub struct AuthCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<[u8; 32], (Party, Instant)>>,
+}
+
+impl AuthCache {
+    pub fn new(ttl: Duration) -> Self {
+        AuthCache {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<Party> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(party, _)| party.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], party: Party) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (party, Instant::now()));
+    }
+}
+
+/// The authenticated party of a request.
+pub struct Caller(pub Party);
+
+impl Caller {
+    /// Fails with 403 unless the caller has one of the roles.
+    pub fn require(&self, roles: &[Role]) -> Result<&Party, ClientError> {
+        if roles.contains(&self.0.role) {
+            Ok(&self.0)
+        } else {
+            Err(ClientError::new(
+                StatusCode::FORBIDDEN,
+                "auth.forbidden",
+                "Your credential's role may not use this endpoint.",
+            ))
+        }
+    }
+}
+
+fn unauthorized(code: &'static str, message: &'static str) -> ApiError {
+    ClientError::new(StatusCode::UNAUTHORIZED, code, message).into()
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().map(|s| s.to_owned()));
+        Box::pin(async move {
+            let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
+            let value = match header {
+                None => {
+                    return Err(unauthorized(
+                        "auth.missing",
+                        "Send your credential as 'Authorization: Bearer <token>'.",
+                    ))
+                }
+                Some(Err(_)) => {
+                    return Err(unauthorized(
+                        "auth.malformed",
+                        "The Authorization header is not readable text.",
+                    ))
+                }
+                Some(Ok(value)) => value,
+            };
+            let Some(raw) = value.strip_prefix("Bearer ") else {
+                return Err(unauthorized(
+                    "auth.malformed",
+                    "Use the Bearer scheme: 'Authorization: Bearer <token>'.",
+                ));
+            };
+            let token = Token::from_header(raw.trim());
+            let hash = token.hash();
+            if let Some(party) = state.auth.get(&hash) {
+                return Ok(Caller(party));
+            }
+            let client = state.pool.get().await.map_err(anyhow::Error::new)?;
+            match crate::store::parties::by_token_hash(&client, &hash).await? {
+                Some(party) => {
+                    state.auth.put(hash, party.clone());
+                    Ok(Caller(party))
+                }
+                None => Err(unauthorized(
+                    "auth.invalid",
+                    "This credential is unknown, revoked or expired; ask your operator for a new one.",
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! Reading request bodies with a size limit and JSON errors that name what is wrong.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use futures_util::StreamExt;
+
+use super::error::{ApiError, ClientError};
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+///
+/// # Errors
+/// 413 `body.too_large`; 400 `body.incomplete` when the upload broke off.
+pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            ClientError::new(
+                StatusCode::BAD_REQUEST,
+                "body.incomplete",
+                "The request body could not be read completely.",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ClientError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body.too_large",
+                format!("The request body may be at most {limit} bytes."),
+            )
+            .into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a JSON object.
+///
+/// # Errors
+/// 400 `body.invalid_json` or `body.not_object`.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "body.not_object",
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "body.invalid_json",
+            format!(
+                "The request body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
+        )),
+    }
+}
+
+/// A string member: `Ok(None)` when absent, null or empty.
+///
+/// # Errors
+/// 400 `<field>.type` when it is not a string.
+pub fn optional_string<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, ClientError> {
+    match map.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field}.type"),
+            "This field must be a string.",
+        )
+        .with_field(field)),
+    }
+}
+
+/// A required string member.
+///
+/// # Errors
+/// 400 `<field>.required` or `<field>.type`.
+pub fn required_string<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<&'a str, ClientError> {
+    optional_string(map, field)?.ok_or_else(|| {
+        ClientError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{field}.required"),
+            "This field is required.",
+        )
+        .with_field(field)
+    })
+}
+
+/// Rejects members not in `known` (typos must not be silently ignored).
+///
+/// # Errors
+/// 400 `body.unknown_field` naming the first unknown member.
+pub fn only_known(
+    map: &serde_json::Map<String, serde_json::Value>,
+    known: &[&str],
+) -> Result<(), ClientError> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "body.unknown_field",
+            "This field is not part of the request; check its spelling.",
+        )
+        .with_field(unknown.chars().take(64).collect::<String>())),
+    }
+}

@@ -1,0 +1,222 @@
+//! `POST /v1/eligibility` and `POST /v1/eligibility/batch`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::body::{json_object, only_known, optional_string, read_limited, required_string};
+use super::error::{ApiError, ClientError, ErrorBody};
+use super::AppState;
+use crate::audit::DisclosureKind;
+use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
+use crate::eligibility::{self, Answer, Query};
+use crate::parties::Role;
+
+const QUERY_FIELDS: [&str; 6] = [
+    "insurer_number",
+    "symbol",
+    "number",
+    "branch",
+    "birth_date",
+    "date_of_care",
+];
+const SINGLE_BODY_MAX: usize = 16 * 1024;
+const BATCH_BODY_MAX: usize = 8 * 1024 * 1024;
+pub const BATCH_MAX: usize = 10_000;
+
+/// One eligibility check by insured-person number.
+pub async fn check_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let party = caller.require(&[Role::Facility, Role::Claims])?;
+    let body = read_limited(payload, SINGLE_BODY_MAX).await?;
+    let query = parse_query(
+        &serde_json::Value::Object(json_object(&body)?),
+        eligibility::today_in_japan(),
+    )?;
+    let mut answers = eligibility::check(
+        &state.pool,
+        &state.audit,
+        party.id,
+        DisclosureKind::EligibilityByNumber,
+        &[&query],
+    )
+    .await?;
+    let answer = answers
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchItem {
+    Answer(Box<Answer>),
+    Error { error: ErrorBody },
+}
+
+/// Up to 10,000 checks in one request, answered in order; a bad query fails only itself.
+pub async fn check_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let party = caller.require(&[Role::Facility, Role::Claims])?;
+    let body = read_limited(payload, BATCH_BODY_MAX).await?;
+    let map = json_object(&body)?;
+    only_known(&map, &["queries"])?;
+    let Some(serde_json::Value::Array(items)) = map.get("queries") else {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "queries.required",
+            "Send {\"queries\": [ ... ]} with 1 to 10,000 queries.",
+        )
+        .with_field("queries")
+        .into());
+    };
+    if items.is_empty() || items.len() > BATCH_MAX {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "queries.count",
+            "A batch holds 1 to 10,000 queries; split larger ones.",
+        )
+        .with_field("queries")
+        .into());
+    }
+    let today = eligibility::today_in_japan();
+    let parsed: Vec<Result<Query, ClientError>> =
+        items.iter().map(|item| parse_query(item, today)).collect();
+    let valid: Vec<&Query> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let mut answers = eligibility::check(
+        &state.pool,
+        &state.audit,
+        party.id,
+        DisclosureKind::EligibilityBatch,
+        &valid,
+    )
+    .await?
+    .into_iter();
+    let results: Vec<BatchItem> = parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(_) => answers
+                .next()
+                .map(|a| BatchItem::Answer(Box::new(a)))
+                .ok_or_else(|| anyhow::anyhow!("fewer answers than valid queries")),
+            Err(e) => Ok(BatchItem::Error { error: e.body }),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// Parses one query object into domain types; the first problem found is reported.
+fn parse_query(value: &serde_json::Value, today: NaiveDate) -> Result<Query, ClientError> {
+    let serde_json::Value::Object(map) = value else {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "query.not_object",
+            "Each query must be a JSON object.",
+        ));
+    };
+    only_known(map, &QUERY_FIELDS)?;
+    let field = |name: &'static str, invalid| ClientError::invalid(name, invalid);
+    let insurer_number = InsurerNumber::parse(required_string(map, "insurer_number")?)
+        .map_err(|e| field("insurer_number", e))?;
+    let symbol = optional_string(map, "symbol")?
+        .map(InsuredSymbol::parse)
+        .transpose()
+        .map_err(|e| field("symbol", e))?;
+    let number =
+        InsuredNumber::parse(required_string(map, "number")?).map_err(|e| field("number", e))?;
+    let branch = optional_string(map, "branch")?
+        .map(BranchNumber::parse)
+        .transpose()
+        .map_err(|e| field("branch", e))?;
+    let birth_date =
+        parse_date(required_string(map, "birth_date")?).map_err(|e| field("birth_date", e))?;
+    let date_of_care = optional_string(map, "date_of_care")?
+        .map(parse_date)
+        .transpose()
+        .map_err(|e| field("date_of_care", e))?
+        .unwrap_or(today);
+    if birth_date > date_of_care {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "birth_date.after_date_of_care",
+            "The birth date is after the date of care.",
+        )
+        .with_field("birth_date"));
+    }
+    Ok(Query {
+        insurer_number,
+        symbol,
+        number,
+        branch,
+        birth_date,
+        date_of_care,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn today() -> NaiveDate {
+        "2026-11-24".parse().unwrap()
+    }
+
+    fn code(value: serde_json::Value) -> String {
+        parse_query(&value, today())
+            .unwrap_err()
+            .body
+            .code
+            .into_owned()
+    }
+
+    #[test]
+    fn a_full_query_parses_and_defaults_the_date_of_care() {
+        let q = parse_query(
+            &json!({"insurer_number": "131011", "symbol": "１２", "number": "３４５６",
+                    "branch": "01", "birth_date": "1980-04-01"}),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(q.insurer_number.as_str(), "00131011");
+        assert_eq!(q.date_of_care, today());
+    }
+
+    #[test]
+    fn each_problem_has_its_code() {
+        let base = json!({"insurer_number": "33120015", "number": "1", "birth_date": "1980-04-01"});
+        assert!(parse_query(&base, today()).is_ok());
+        let with = |k: &str, v: serde_json::Value| {
+            let mut m = base.clone();
+            m[k] = v;
+            m
+        };
+        assert_eq!(
+            code(with("insurer_number", json!("33120016"))),
+            "insurer_number.check_digit"
+        );
+        assert_eq!(
+            code(with("insurer_number", json!(33120015))),
+            "insurer_number.type"
+        );
+        assert_eq!(code(with("branch", json!("1"))), "branch.format");
+        assert_eq!(
+            code(with("birth_date", json!("1980/04/01"))),
+            "birth_date.format"
+        );
+        assert_eq!(code(with("brnach", json!("01"))), "body.unknown_field");
+        assert_eq!(
+            code(json!({"number": "1", "birth_date": "1980-04-01"})),
+            "insurer_number.required"
+        );
+        assert_eq!(code(json!([])), "query.not_object");
+    }
+}

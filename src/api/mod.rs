@@ -1,0 +1,63 @@
+//! The HTTP edge: parse and authenticate, call the use case, shape the answer.
+//!
+//! | route | who | module |
+//! |---|---|---|
+//! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
+//! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
+//! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
+//! | `POST /v1/enrollments` | insurer | [`enrollments`] |
+//! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
+
+pub mod auth;
+pub mod body;
+pub mod eligibility;
+pub mod enrollments;
+pub mod error;
+pub mod health;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use deadpool_postgres::Pool;
+
+use crate::audit::AuditLog;
+use crate::domain::LinkKey;
+use auth::AuthCache;
+use error::{ApiError, ClientError};
+
+/// What every request handler shares.
+pub struct AppState {
+    pub pool: Pool,
+    pub audit: AuditLog,
+    pub link_key: Arc<LinkKey>,
+    pub auth: AuthCache,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/v1")
+                .route("/eligibility", web::post().to(eligibility::check_one))
+                .route(
+                    "/eligibility/batch",
+                    web::post().to(eligibility::check_batch),
+                )
+                .route("/enrollments", web::post().to(enrollments::upload))
+                .route(
+                    "/enrollments/{batch_id}",
+                    web::get().to(enrollments::report),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ClientError::new(
+        StatusCode::NOT_FOUND,
+        "route.not_found",
+        "No such endpoint (or not with this method); see the API description.",
+    )
+    .into())
+}

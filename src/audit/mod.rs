@@ -1,0 +1,119 @@
+//! The access audit: every answered check is recorded before its answer leaves the server.
+//!
+//! Requests hand their records to one writer task and wait. The writer takes everything queued
+//! (up to `audit_batch_max` records), appends it to the hash chain in one transaction, commits,
+//! then wakes the waiting requests (group commit): one fsync serves many requests, and no answer
+//! is returned before its record is durable. If the write fails, every waiting request fails
+//! with it and answers 503.
+
+pub mod chain;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// What kind of data a check disclosed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisclosureKind {
+    EligibilityByNumber,
+    EligibilityBatch,
+}
+
+impl DisclosureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisclosureKind::EligibilityByNumber => "eligibility.number",
+            DisclosureKind::EligibilityBatch => "eligibility.batch",
+        }
+    }
+}
+
+/// One audit record: who asked, about whom (the internal person id, never an identifier the
+/// person carries), which check, with what result.
+#[derive(Clone, Debug)]
+pub struct Disclosure {
+    pub at: DateTime<Utc>,
+    pub party_id: i64,
+    pub person_id: Option<i64>,
+    pub coverage_id: Option<i64>,
+    pub kind: DisclosureKind,
+    pub check_id: Uuid,
+    pub validity: i16,
+}
+
+struct Pending {
+    records: Vec<Disclosure>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The handle requests use to record disclosures. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl AuditLog {
+    /// Starts the writer task on the current runtime. It ends when every handle is dropped, after
+    /// writing what is queued.
+    pub fn start(pool: Pool, batch_max: usize) -> Self {
+        let (queue, receiver) = mpsc::channel(4096);
+        tokio::spawn(writer(pool, receiver, batch_max.max(1)));
+        AuditLog { queue }
+    }
+
+    /// Records the disclosures durably; returns once they are committed.
+    ///
+    /// # Errors
+    /// The writer could not commit them (the database is unreachable): the caller must not
+    /// return the answers.
+    pub async fn record(&self, records: Vec<Disclosure>) -> anyhow::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Pending { records, done })
+            .await
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cause)) => Err(anyhow::Error::new(std::io::Error::other(cause))
+                .context("writing the audit record")),
+            Err(_) => anyhow::bail!("the audit writer stopped before committing"),
+        }
+    }
+}
+
+async fn writer(pool: Pool, mut receiver: mpsc::Receiver<Pending>, batch_max: usize) {
+    while let Some(first) = receiver.recv().await {
+        let mut group = vec![first];
+        let mut count = group[0].records.len();
+        while count < batch_max {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    count += next.records.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let records: Vec<&Disclosure> = group.iter().flat_map(|p| p.records.iter()).collect();
+        let outcome = match pool.get().await {
+            Ok(mut client) => crate::store::audit::append(&mut client, &records).await,
+            Err(error) => Err(anyhow::Error::new(error)),
+        };
+        let outcome = outcome.map_err(|error| {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                records = records.len(),
+                "audit write failed"
+            );
+            // An io::Error marks it as "unavailable" for the HTTP layer's classification.
+            format!("{error:#}")
+        });
+        for pending in group {
+            let _ = pending.done.send(outcome.clone());
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The `onshi` command line: the same service, driven by operators and scripts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Settings;
+use crate::domain::{FacilityCode, InsurerNumber};
+use crate::enrollment::{self, Outcome, Sender};
+use crate::parties::{NewParty, Role, Token};
+
+#[derive(Parser)]
+#[command(
+    name = "onshi",
+    version,
+    about = "Online insurance-eligibility confirmation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the API on ONSHI_LISTEN (default 127.0.0.1:8080), migrating the database first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load an enrolment CSV (all or nothing) and print its report.
+    Load {
+        file: PathBuf,
+        /// The batch id (Idempotency-Key); defaults to the SHA-256 of the file, so loading the
+        /// same file twice changes nothing the second time.
+        #[arg(long)]
+        batch_id: Option<String>,
+    },
+    /// Write a synthetic enrolment CSV to standard output.
+    DemoData {
+        #[arg(long)]
+        persons: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Manage parties (facilities, claims systems, insurers, administrators).
+    Party {
+        #[command(subcommand)]
+        command: PartyCommand,
+    },
+    /// Check the access audit.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PartyCommand {
+    /// Register a party; its new token is the last line of standard output (shown once).
+    Add {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        name: Option<String>,
+        /// The facility's 10-digit facility code (facilities only).
+        #[arg(long)]
+        code: Option<String>,
+        /// An insurer number the insurer owns; repeat the flag for each.
+        #[arg(long = "insurer-number")]
+        insurer_numbers: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 1 naming the first broken record.
+    Verify,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Facility,
+    Claims,
+    Insurer,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Facility => Role::Facility,
+            RoleArg::Claims => Role::Claims,
+            RoleArg::Insurer => Role::Insurer,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Runs a command that is not `serve`. Returns the process exit code.
+///
+/// # Errors
+/// Whatever the command failed on, with context.
+pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
+    match command {
+        Command::Serve => unreachable_serve(),
+        Command::Migrate => {
+            let mut client = crate::store::connect(&settings.database_url).await?;
+            let applied = crate::store::migrate::run(&mut client).await?;
+            println!("{applied} migrations applied");
+            Ok(0)
+        }
+        Command::Load { file, batch_id } => load(settings, file, batch_id).await,
+        Command::DemoData { persons, seed } => {
+            let stdout = std::io::stdout().lock();
+            let summary = crate::demo_data::write_enrolment_csv(
+                std::io::BufWriter::new(stdout),
+                persons,
+                seed,
+            )
+            .context("writing demo data")?;
+            eprintln!(
+                "{} persons, {} rows, {} insurers",
+                summary.persons, summary.rows, summary.insurers
+            );
+            Ok(0)
+        }
+        Command::Party {
+            command:
+                PartyCommand::Add {
+                    role,
+                    name,
+                    code,
+                    insurer_numbers,
+                },
+        } => party_add(settings, role.into(), name, code, insurer_numbers).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let client = crate::store::connect(&settings.database_url).await?;
+            match crate::store::audit::verify(&client).await? {
+                crate::store::audit::Verdict::Intact { records } => {
+                    println!("audit chain intact: {records} records");
+                    Ok(0)
+                }
+                crate::store::audit::Verdict::BrokenAt { id, reason } => {
+                    println!("audit chain broken at record {id}: {reason}");
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+fn unreachable_serve() -> anyhow::Result<i32> {
+    anyhow::bail!("serve is run by main")
+}
+
+async fn load(settings: &Settings, file: PathBuf, batch_id: Option<String>) -> anyhow::Result<i32> {
+    let link_key = Arc::new(settings.link_key()?);
+    let batch_id = match batch_id {
+        Some(id) => id,
+        None => file_digest(&file)?,
+    };
+    let handle =
+        std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+    let size = handle.metadata()?.len();
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .context("progress bar template")?,
+    );
+    let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, handle));
+    let mut client = crate::store::connect(&settings.database_url).await?;
+    crate::store::migrate::run(&mut client).await?;
+    let sender = Sender {
+        party_id: None,
+        owned: None,
+    };
+    let outcome = enrollment::load(&mut client, reader, &batch_id, sender, link_key).await;
+    bar.finish_and_clear();
+    let (report, note) = match outcome.map_err(|e| anyhow::anyhow!(e))? {
+        Outcome::Applied(r) => (r, ""),
+        Outcome::Rejected(r) => (r, ""),
+        Outcome::Repeated(r) => (r, "(this batch id was loaded before; nothing changed)\n"),
+    };
+    print!("{note}{}", report.summary());
+    Ok(match report.status {
+        enrollment::report::BatchStatus::Applied => 0,
+        enrollment::report::BatchStatus::Rejected => 1,
+    })
+}
+
+fn file_digest(file: &std::path::Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut handle =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    std::io::copy(&mut handle, &mut hasher)?;
+    Ok(format!("file-sha256-{}", hex::encode(hasher.finalize())))
+}
+
+async fn party_add(
+    settings: &Settings,
+    role: Role,
+    name: Option<String>,
+    code: Option<String>,
+    insurer_numbers: Vec<String>,
+) -> anyhow::Result<i32> {
+    let facility_code = code
+        .as_deref()
+        .map(FacilityCode::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--code: {}", e.message))?;
+    if (role == Role::Facility) != facility_code.is_some() {
+        anyhow::bail!("--code is required for a facility and only for a facility");
+    }
+    let insurer_numbers = insurer_numbers
+        .iter()
+        .map(|n| {
+            InsurerNumber::parse(n)
+                .map_err(|e| anyhow::anyhow!("--insurer-number {n}: {}", e.message))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if (role == Role::Insurer) == insurer_numbers.is_empty() {
+        anyhow::bail!("--insurer-number is required for an insurer and only for an insurer");
+    }
+    let party = NewParty {
+        role,
+        name,
+        facility_code,
+        insurer_numbers,
+    };
+    let token = Token::generate();
+    let mut client = crate::store::connect(&settings.database_url).await?;
+    crate::store::migrate::run(&mut client).await?;
+    let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
+    println!(
+        "party {id} registered as {}; its token (shown once):",
+        role.as_str()
+    );
+    println!("{}", token.reveal());
+    Ok(0)
+}

@@ -1,0 +1,228 @@
+//! Typed, layered configuration: defaults, then an optional TOML file, then the environment.
+//!
+//! | setting | env | default |
+//! |---|---|---|
+//! | `listen` | `ONSHI_LISTEN` | `127.0.0.1:8080` |
+//! | `database_url` | `DATABASE_URL` or `ONSHI_DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/onshi` |
+//! | `pool_size` | `ONSHI_POOL_SIZE` | 16 |
+//! | `link_key_file` | `ONSHI_LINK_KEY_FILE` | none; `ONSHI_LINK_KEY` (hex) may be used instead |
+//! | `log_format` | `ONSHI_LOG_FORMAT` (`text` or `json`) | `text` |
+//! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
+//! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
+//!
+//! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
+//! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
+//! holds only the key file's path, and `Debug` of the database URL hides its password.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::domain::LinkKey;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub pool_size: usize,
+    pub link_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub auth_cache_seconds: u64,
+    pub audit_batch_max: usize,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "postgres://postgres@127.0.0.1:5432/onshi".into(),
+            pool_size: 16,
+            link_key_file: None,
+            log_format: LogFormat::Text,
+            auth_cache_seconds: 30,
+            audit_batch_max: 4096,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_password(&self.database_url))
+            .field("pool_size", &self.pool_size)
+            .field("link_key_file", &self.link_key_file)
+            .field("log_format", &self.log_format)
+            .field("auth_cache_seconds", &self.auth_cache_seconds)
+            .field("audit_batch_max", &self.audit_batch_max)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Loads the layers from the process environment.
+    ///
+    /// # Errors
+    /// A config file that does not parse, or an environment value of the wrong type.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var_os("ONSHI_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let default = PathBuf::from("onshi.toml");
+                default.exists().then_some(default)
+            });
+        Self::load_from(file.as_deref(), |name| std::env::var(name).ok())
+    }
+
+    /// Loads the layers with an explicit file and environment (what [`Settings::load`] uses).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        if let Some(v) = env("ONSHI_LISTEN") {
+            settings.listen = v;
+        }
+        if let Some(v) = env("ONSHI_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
+            settings.database_url = v;
+        }
+        if let Some(v) = env("ONSHI_POOL_SIZE") {
+            settings.pool_size = v.parse().context("ONSHI_POOL_SIZE must be a number")?;
+        }
+        if let Some(v) = env("ONSHI_LINK_KEY_FILE") {
+            settings.link_key_file = Some(v.into());
+        }
+        if let Some(v) = env("ONSHI_LOG_FORMAT") {
+            settings.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => anyhow::bail!("ONSHI_LOG_FORMAT must be text or json"),
+            };
+        }
+        if let Some(v) = env("ONSHI_AUTH_CACHE_SECONDS") {
+            settings.auth_cache_seconds = v
+                .parse()
+                .context("ONSHI_AUTH_CACHE_SECONDS must be a number")?;
+        }
+        if let Some(v) = env("ONSHI_AUDIT_BATCH_MAX") {
+            settings.audit_batch_max = v
+                .parse()
+                .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
+        }
+        Ok(settings)
+    }
+
+    /// The key that turns a My Number into a person link: from `link_key_file` (hex or raw
+    /// bytes), else from `ONSHI_LINK_KEY` (hex).
+    ///
+    /// # Errors
+    /// No key configured, an unreadable file, or a key shorter than 32 bytes. The message never
+    /// contains key material.
+    pub fn link_key(&self) -> anyhow::Result<LinkKey> {
+        let bytes = if let Some(path) = &self.link_key_file {
+            let raw = std::fs::read(path)
+                .with_context(|| format!("reading the link key file {}", path.display()))?;
+            decode_key_bytes(raw)
+        } else if let Ok(hex) = std::env::var("ONSHI_LINK_KEY") {
+            decode_key_bytes(hex.into_bytes())
+        } else {
+            anyhow::bail!(
+                "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits) or ONSHI_LINK_KEY"
+            );
+        };
+        LinkKey::from_bytes(bytes).map_err(|e| anyhow::anyhow!("link key: {}", e.message))
+    }
+}
+
+/// A key file holds either hex text (as `ops/demo` writes it) or raw bytes.
+fn decode_key_bytes(raw: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&raw);
+    let trimmed = text.trim();
+    if trimmed.len() >= 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(bytes) = hex::decode(trimmed) {
+            return bytes;
+        }
+    }
+    raw
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("onshi-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("onshi.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\npool_size = 4\n").unwrap();
+        let env = |name: &str| (name == "ONSHI_POOL_SIZE").then(|| "7".to_string());
+        let settings = Settings::load_from(Some(&file), env).unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:9000");
+        assert_eq!(settings.pool_size, 7);
+        assert_eq!(settings.auth_cache_seconds, 30);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("onshi-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("onshi.toml");
+        std::fs::write(&file, "lissen = \"x\"\n").unwrap();
+        assert!(Settings::load_from(Some(&file), |_| None).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let settings = Settings {
+            database_url: "postgres://onshi:hunter2@db/onshi".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("onshi:***@db"), "{shown}");
+    }
+
+    #[test]
+    fn key_files_may_hold_hex_or_raw_bytes() {
+        let hex_text = format!("{}\n", "ab".repeat(32));
+        assert_eq!(decode_key_bytes(hex_text.into_bytes()), vec![0xab; 32]);
+        assert_eq!(decode_key_bytes(vec![7; 40]), vec![7; 40]);
+    }
+}

@@ -1,0 +1,205 @@
+//! The answer a reception desk or claims system receives.
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Candidate, Validity};
+
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub validity: Validity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageView>,
+    pub advisories: Vec<Advisory>,
+    pub check_id: Uuid,
+}
+
+/// Something the desk should know although the check succeeded.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Advisory {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The coverage fields of DOMAIN.md §3 as of the date of care.
+#[derive(Debug, Serialize)]
+pub struct CoverageView {
+    pub insurer_number: String,
+    pub insurer_name: Option<String>,
+    pub symbol: Option<String>,
+    pub number: String,
+    pub branch: Option<String>,
+    pub card_classification: String,
+    pub relationship: String,
+    pub insured_name: String,
+    pub name: String,
+    pub name_kana: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub postcode: Option<String>,
+    pub address: Option<String>,
+    pub acquired_on: NaiveDate,
+    pub lost_on: Option<NaiveDate>,
+    pub loss_reason: Option<String>,
+    pub card_issued_on: Option<NaiveDate>,
+    pub card_valid_from: Option<NaiveDate>,
+    pub card_valid_to: Option<NaiveDate>,
+    pub copay_ratio: String,
+    /// 未就学者: before the first April 1st on which the child starts school.
+    pub preschool: bool,
+    pub elderly_recipient: Option<ElderlyRecipient>,
+    pub limit_certificate: Option<LimitCertificate>,
+}
+
+/// 高齢受給者証.
+#[derive(Debug, Serialize)]
+pub struct ElderlyRecipient {
+    pub copay_ratio: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// 限度額適用認定証.
+#[derive(Debug, Serialize)]
+pub struct LimitCertificate {
+    pub classification: Option<String>,
+    pub category: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+impl Answer {
+    pub fn new(
+        validity: Validity,
+        coverage: Option<&Candidate>,
+        date_of_care: NaiveDate,
+        check_id: Uuid,
+    ) -> Self {
+        let advisories = coverage
+            .map(|c| advisories(validity, c, date_of_care))
+            .unwrap_or_default();
+        Answer {
+            validity,
+            coverage: coverage.map(|c| CoverageView::new(c, date_of_care)),
+            advisories,
+            check_id,
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl CoverageView {
+    fn new(c: &Candidate, date_of_care: NaiveDate) -> Self {
+        CoverageView {
+            insurer_number: c.insurer_number.clone(),
+            insurer_name: c.insurer_name.clone(),
+            symbol: non_empty(&c.symbol),
+            number: c.number.clone(),
+            branch: non_empty(&c.branch),
+            card_classification: c.card_classification.clone(),
+            relationship: c.relationship.clone(),
+            insured_name: c.insured_name.clone(),
+            name: c.name.clone(),
+            name_kana: c.name_kana.clone(),
+            sex: c.sex.clone(),
+            birth_date: c.birth_date,
+            postcode: c.postcode.clone(),
+            address: c.address.clone(),
+            acquired_on: c.acquired_on,
+            lost_on: c.lost_on,
+            loss_reason: c.loss_reason.clone(),
+            card_issued_on: c.card_issued_on,
+            card_valid_from: c.card_valid_from,
+            card_valid_to: c.card_valid_to,
+            copay_ratio: c.copay_ratio.clone(),
+            preschool: is_preschool(c.birth_date, date_of_care),
+            elderly_recipient: c
+                .elderly_copay_ratio
+                .as_ref()
+                .map(|ratio| ElderlyRecipient {
+                    copay_ratio: ratio.clone(),
+                    valid_from: c.elderly_valid_from,
+                    valid_to: c.elderly_valid_to,
+                }),
+            limit_certificate: c.limit_category.as_ref().map(|category| LimitCertificate {
+                classification: c.limit_classification.clone(),
+                category: category.clone(),
+                valid_from: c.limit_valid_from,
+                valid_to: c.limit_valid_to,
+            }),
+        }
+    }
+}
+
+/// A child starts school on the April 1st after turning six; one born on April 1st turns six
+/// (legally, the day before the birthday) in time to start that same year.
+pub fn is_preschool(birth: NaiveDate, date_of_care: NaiveDate) -> bool {
+    let start_year = if (birth.month(), birth.day()) <= (4, 1) {
+        birth.year() + 6
+    } else {
+        birth.year() + 7
+    };
+    match NaiveDate::from_ymd_opt(start_year, 4, 1) {
+        Some(school_start) => date_of_care < school_start,
+        None => false,
+    }
+}
+
+fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec<Advisory> {
+    let mut out = Vec::new();
+    if validity == Validity::Several {
+        out.push(Advisory {
+            code: "match.several",
+            message:
+                "Several coverages match; ask for the branch number on the card and check again."
+                    .into(),
+        });
+    }
+    if validity == Validity::Valid {
+        if let Some(lost) = c.lost_on {
+            out.push(Advisory {
+                code: "coverage.ends",
+                message: format!(
+                    "This coverage ends on {lost}; care from that day is not covered by it."
+                ),
+            });
+        }
+        if c.card_valid_to.is_some_and(|to| to < date_of_care) {
+            out.push(Advisory {
+                code: "card.expired",
+                message: "The card's validity date has passed, but the coverage is in force."
+                    .into(),
+            });
+        }
+        if c.limit_valid_to.is_some_and(|to| to < date_of_care) {
+            out.push(Advisory {
+                code: "limit_certificate.expired",
+                message: "The high-cost limit certificate has expired.".into(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_preschool;
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn school_starts_the_april_after_turning_six() {
+        assert!(is_preschool(d("2020-04-02"), d("2027-03-31")));
+        assert!(!is_preschool(d("2020-04-02"), d("2027-04-01")));
+        assert!(is_preschool(d("2020-04-01"), d("2026-03-31")));
+        assert!(!is_preschool(d("2020-04-01"), d("2026-04-01")));
+        assert!(!is_preschool(d("1980-01-01"), d("2026-11-24")));
+    }
+}

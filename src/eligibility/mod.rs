@@ -1,0 +1,112 @@
+//! Eligibility by insured-person number: what was asked, what matched, what is answered.
+//!
+//! The flow: the API edge parses a request into a [`Query`]; [`check`] fetches the matching
+//! coverages for every query in one round trip, [`decide`]s each answer, records every answer in
+//! the audit log (durably, before returning), and hands back [`Answer`]s.
+
+mod answer;
+mod decide;
+
+pub use answer::{Advisory, Answer, CoverageView};
+pub use decide::{decide, Validity};
+
+use chrono::{NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use crate::audit::{AuditLog, Disclosure, DisclosureKind};
+use crate::domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
+
+/// A parsed eligibility question: the card key, the birth date (part of the match) and the day
+/// the care happens.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub insurer_number: InsurerNumber,
+    pub symbol: Option<InsuredSymbol>,
+    pub number: InsuredNumber,
+    pub branch: Option<BranchNumber>,
+    pub birth_date: NaiveDate,
+    pub date_of_care: NaiveDate,
+}
+
+/// A coverage that matched a query's key and birth date, with its attributes as of the date of
+/// care. Only [`decide`] looks at these; callers see [`Answer`]s.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub coverage_id: i64,
+    pub person_id: i64,
+    pub insurer_number: String,
+    pub insurer_name: Option<String>,
+    pub symbol: String,
+    pub number: String,
+    pub branch: String,
+    pub acquired_on: NaiveDate,
+    pub lost_on: Option<NaiveDate>,
+    pub loss_reason: Option<String>,
+    pub card_classification: String,
+    pub relationship: String,
+    pub insured_name: String,
+    pub name: String,
+    pub name_kana: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub postcode: Option<String>,
+    pub address: Option<String>,
+    pub copay_ratio: String,
+    pub card_issued_on: Option<NaiveDate>,
+    pub card_valid_from: Option<NaiveDate>,
+    pub card_valid_to: Option<NaiveDate>,
+    pub elderly_copay_ratio: Option<String>,
+    pub elderly_valid_from: Option<NaiveDate>,
+    pub elderly_valid_to: Option<NaiveDate>,
+    pub limit_classification: Option<String>,
+    pub limit_category: Option<String>,
+    pub limit_valid_from: Option<NaiveDate>,
+    pub limit_valid_to: Option<NaiveDate>,
+    /// The same person holds another coverage, acquired later and still in force on the date of care.
+    pub newer_coverage_exists: bool,
+}
+
+/// Today in Japan (UTC+9, no daylight saving): the default date of care.
+pub fn today_in_japan() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+/// Answers every query, recording each answer in the audit log before returning.
+///
+/// # Errors
+/// The database is unreachable, or the audit record could not be made durable: then no answer
+/// may be returned.
+pub async fn check(
+    pool: &Pool,
+    audit: &AuditLog,
+    party_id: i64,
+    kind: DisclosureKind,
+    queries: &[&Query],
+) -> anyhow::Result<Vec<Answer>> {
+    use anyhow::Context;
+    let client = pool.get().await.context("getting a database connection")?;
+    let found = crate::store::coverage::candidates(&client, queries)
+        .await
+        .context("looking up coverages")?;
+    drop(client);
+    let at = Utc::now();
+    let mut answers = Vec::with_capacity(queries.len());
+    let mut records = Vec::with_capacity(queries.len());
+    for (query, candidates) in queries.iter().zip(found) {
+        let (validity, chosen) = decide(query.date_of_care, &candidates);
+        let check_id = Uuid::new_v4();
+        records.push(Disclosure {
+            at,
+            party_id,
+            person_id: chosen.map(|c| c.person_id),
+            coverage_id: chosen.map(|c| c.coverage_id),
+            kind,
+            check_id,
+            validity: validity.code(),
+        });
+        answers.push(Answer::new(validity, chosen, query.date_of_care, check_id));
+    }
+    audit.record(records).await?;
+    Ok(answers)
+}

@@ -1,0 +1,65 @@
+//! Builds the server `onshi serve` runs and the tests spawn: same code, any port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::api::auth::AuthCache;
+use crate::api::{routes, AppState};
+use crate::audit::AuditLog;
+use crate::config::Settings;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Migrates the database, then binds `settings.listen` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// No link key, an unreachable database, a failing migration or an unusable address.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let link_key = Arc::new(settings.link_key()?);
+        let mut client = crate::store::connect(&settings.database_url).await?;
+        crate::store::migrate::run(&mut client).await?;
+        drop(client);
+        let pool = crate::store::pool(&settings.database_url, settings.pool_size)?;
+        let state = web::Data::new(AppState {
+            audit: AuditLog::start(pool.clone(), settings.audit_batch_max),
+            pool,
+            link_key,
+            auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
+        });
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(routes)
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,115 @@
+//! Reading coverages as they stood on a date of care.
+
+use chrono::NaiveDate;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use crate::eligibility::{Candidate, Query};
+
+/// The coverages matching each query's card key and birth date, acquired on or before its date of
+/// care, each with the version of its attributes in force on that date. One round trip for any
+/// number of queries; the result has one (possibly empty) list per query, in query order.
+///
+/// An absent branch matches every branch (cards issued before branch numbers existed show none);
+/// an absent symbol matches only coverages without one.
+///
+/// # Errors
+/// Database failures.
+pub async fn candidates(
+    client: &impl GenericClient,
+    queries: &[&Query],
+) -> anyhow::Result<Vec<Vec<Candidate>>> {
+    let n = queries.len();
+    let mut insurer = Vec::with_capacity(n);
+    let mut symbol = Vec::with_capacity(n);
+    let mut number = Vec::with_capacity(n);
+    let mut branch = Vec::with_capacity(n);
+    let mut birth = Vec::with_capacity(n);
+    let mut care = Vec::with_capacity(n);
+    for q in queries {
+        insurer.push(q.insurer_number.as_str());
+        symbol.push(q.symbol.as_ref().map_or("", |s| s.as_str()));
+        number.push(q.number.as_str());
+        branch.push(q.branch.as_ref().map_or("", |b| b.as_str()));
+        birth.push(q.birth_date);
+        care.push(q.date_of_care);
+    }
+    let statement = client
+        .prepare_cached(
+            "select q.ord, c.id, c.person_id, c.insurer_number, i.name, c.symbol, c.number,
+                    c.branch, c.acquired_on, c.lost_on, c.loss_reason,
+                    v.card_classification, v.relationship, v.insured_name, v.name, v.name_kana,
+                    v.sex, v.birth_date, v.postcode, v.address, v.copay_ratio,
+                    v.card_issued_on, v.card_valid_from, v.card_valid_to,
+                    v.elderly_copay_ratio, v.elderly_valid_from, v.elderly_valid_to,
+                    v.limit_classification, v.limit_category, v.limit_valid_from, v.limit_valid_to,
+                    (c.lost_on is not null and c.lost_on <= q.care and exists (
+                        select 1 from coverages n
+                        where n.person_id = c.person_id and n.id <> c.id
+                          and n.acquired_on >= c.acquired_on
+                          and (n.lost_on is null or n.lost_on > q.care))) as newer
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
+                  with ordinality as q(ins, sym, num, br, birth, care, ord)
+             join coverages c
+               on c.insurer_number = q.ins and c.number = q.num and c.symbol = q.sym
+              and (q.br = '' or c.branch = q.br) and c.acquired_on <= q.care
+             join lateral (
+                 select * from coverage_versions v
+                 where v.coverage_id = c.id and v.effective_on <= q.care
+                 order by v.effective_on desc, v.id desc limit 1) v on true
+             left join insurers i on i.insurer_number = c.insurer_number
+             where v.birth_date = q.birth
+             order by q.ord, c.branch, c.acquired_on",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&insurer, &symbol, &number, &branch, &birth, &care],
+        )
+        .await?;
+    let mut out: Vec<Vec<Candidate>> = (0..n).map(|_| Vec::new()).collect();
+    for row in rows {
+        let ord: i64 = row.get(0);
+        let index = usize::try_from(ord - 1).expect("ordinality starts at 1");
+        out[index].push(candidate(&row));
+    }
+    Ok(out)
+}
+
+fn candidate(row: &Row) -> Candidate {
+    let date = |i: usize| -> Option<NaiveDate> { row.get(i) };
+    Candidate {
+        coverage_id: row.get(1),
+        person_id: row.get(2),
+        insurer_number: row.get(3),
+        insurer_name: row.get(4),
+        symbol: row.get(5),
+        number: row.get(6),
+        branch: row.get(7),
+        acquired_on: row.get(8),
+        lost_on: date(9),
+        loss_reason: row.get(10),
+        card_classification: row.get(11),
+        relationship: row.get(12),
+        insured_name: row.get(13),
+        name: row.get(14),
+        name_kana: row.get(15),
+        sex: row.get(16),
+        birth_date: row.get(17),
+        postcode: row.get(18),
+        address: row.get(19),
+        copay_ratio: row.get(20),
+        card_issued_on: date(21),
+        card_valid_from: date(22),
+        card_valid_to: date(23),
+        elderly_copay_ratio: row.get(24),
+        elderly_valid_from: date(25),
+        elderly_valid_to: date(26),
+        limit_classification: row.get(27),
+        limit_category: row.get(28),
+        limit_valid_from: date(29),
+        limit_valid_to: date(30),
+        newer_coverage_exists: row.get(31),
+    }
+}

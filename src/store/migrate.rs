@@ -1,0 +1,94 @@
+//! Applies the ordered SQL migrations of `schema/`, each in its own transaction.
+//!
+//! The files are compiled into the binary so that a deployed `onshi` carries exactly the schema it
+//! was built for. An advisory lock keeps two servers starting at once from racing.
+
+use anyhow::Context;
+use tokio_postgres::Client;
+
+/// `(version, file name, SQL)`, in the order they must be applied.
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "0001_core.sql",
+        include_str!("../../schema/0001_core.sql"),
+    ),
+    (
+        2,
+        "0002_audit.sql",
+        include_str!("../../schema/0002_audit.sql"),
+    ),
+];
+
+/// An arbitrary constant shared by every onshi process: the key of the migration lock.
+const MIGRATION_LOCK: i64 = 0x6f6e_7368_695f_6d69;
+
+/// Applies every migration not yet recorded in `schema_migrations`; returns how many ran.
+///
+/// # Errors
+/// Fails when the database is unreachable or a migration's SQL fails; a failed migration is rolled
+/// back whole and the ones after it are not attempted.
+pub async fn run(client: &mut Client) -> anyhow::Result<usize> {
+    client
+        .batch_execute(
+            "create table if not exists schema_migrations (
+                 version integer primary key,
+                 name text not null,
+                 applied_at timestamptz not null default now())",
+        )
+        .await
+        .context("creating schema_migrations")?;
+    client
+        .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("taking the migration lock")?;
+    let result = apply_pending(client).await;
+    client
+        .execute("select pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("releasing the migration lock")?;
+    result
+}
+
+async fn apply_pending(client: &mut Client) -> anyhow::Result<usize> {
+    let applied: Vec<i32> = client
+        .query("select version from schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut count = 0;
+    for &(version, name, sql) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("applying migration {name}"))?;
+        tx.execute(
+            "insert into schema_migrations (version, name) values ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(migration = name, "applied");
+        count += 1;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn versions_are_strictly_increasing_and_match_file_names() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].1, pair[1].1);
+        }
+        for (version, name, _) in MIGRATIONS {
+            assert!(name.starts_with(&format!("{version:04}_")), "{name}");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The only place with SQL. Each submodule owns the statements of one part of the schema and
+//! takes a client or transaction from its caller: commit is always the caller's explicit step,
+//! and a transaction dropped early rolls back.
+
+pub mod audit;
+pub mod coverage;
+pub mod enrollment;
+pub mod migrate;
+pub mod parties;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+/// How long a request waits for a free connection before it is answered 503.
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Builds the connection pool; connections are opened lazily, so this succeeds without a database.
+///
+/// # Errors
+/// A malformed database URL.
+pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
+    let config: tokio_postgres::Config =
+        database_url.parse().context("parsing the database URL")?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(POOL_WAIT))
+        .create_timeout(Some(POOL_WAIT))
+        .recycle_timeout(Some(POOL_WAIT))
+        .build()
+        .context("building the connection pool")
+}
+
+/// Connects one plain client (for the command line and migrations).
+///
+/// # Errors
+/// The database is unreachable or refuses the connection.
+pub async fn connect(database_url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
+        .await
+        .context("connecting to the database")?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Whether an error means "the database cannot be reached now" (answer 503, try again) rather
+/// than a bug: pool timeouts, lost connections, and the server refusing connections.
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    error.chain().any(|cause| {
+        if let Some(pool) = cause.downcast_ref::<deadpool_postgres::PoolError>() {
+            return !matches!(pool, deadpool_postgres::PoolError::PostCreateHook(_));
+        }
+        if let Some(db) = cause.downcast_ref::<tokio_postgres::Error>() {
+            if db.is_closed() {
+                return true;
+            }
+            return match db.code() {
+                Some(code) => {
+                    code.code().starts_with("08")
+                        || *code == SqlState::ADMIN_SHUTDOWN
+                        || *code == SqlState::CRASH_SHUTDOWN
+                        || *code == SqlState::CANNOT_CONNECT_NOW
+                        || *code == SqlState::TOO_MANY_CONNECTIONS
+                }
+                // No SQLSTATE: the failure happened on the wire, not in the server.
+                None => true,
+            };
+        }
+        cause.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unavailable;
+
+    #[test]
+    fn pool_timeouts_and_io_errors_are_unavailable() {
+        let timeout = anyhow::Error::new(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait,
+        ));
+        assert!(is_unavailable(&timeout));
+        let io = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+            .context("connecting");
+        assert!(is_unavailable(&io));
+    }
+
+    #[test]
+    fn other_errors_are_not_unavailable() {
+        assert!(!is_unavailable(&anyhow::anyhow!("a bug")));
+    }
+}

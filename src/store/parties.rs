@@ -1,0 +1,82 @@
+//! Parties, their tokens (as hashes) and the insurer numbers they own.
+
+use anyhow::Context;
+use deadpool_postgres::GenericClient;
+
+use crate::parties::{NewParty, Party, Role};
+
+/// Registers a party with the hash of its new token; returns its id. Insurer numbers the
+/// database does not know yet are registered as insurers on the way.
+///
+/// # Errors
+/// Database failures.
+pub async fn insert(
+    client: &mut tokio_postgres::Client,
+    party: &NewParty,
+    token_hash: &[u8; 32],
+) -> anyhow::Result<i64> {
+    let tx = client.transaction().await?;
+    let row = tx
+        .query_one(
+            "insert into parties (role, name, facility_code, token_hash)
+             values ($1, $2, $3, $4) returning id",
+            &[
+                &party.role.as_str(),
+                &party.name,
+                &party.facility_code.as_ref().map(|c| c.as_str()),
+                &token_hash.as_slice(),
+            ],
+        )
+        .await
+        .context("inserting the party")?;
+    let id: i64 = row.get(0);
+    for number in &party.insurer_numbers {
+        tx.execute(
+            "insert into insurers (insurer_number, name) values ($1, $2)
+             on conflict (insurer_number) do nothing",
+            &[&number.as_str(), &party.name],
+        )
+        .await?;
+        tx.execute(
+            "insert into party_insurers (party_id, insurer_number) values ($1, $2)",
+            &[&id, &number.as_str()],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The active (not revoked, not expired) party holding this token hash.
+///
+/// # Errors
+/// Database failures.
+pub async fn by_token_hash(
+    client: &impl GenericClient,
+    token_hash: &[u8; 32],
+) -> anyhow::Result<Option<Party>> {
+    let statement = client
+        .prepare_cached(
+            "select p.id, p.role, p.facility_code,
+                    coalesce(array_agg(pi.insurer_number) filter (where pi.insurer_number is not null), '{}')
+             from parties p left join party_insurers pi on pi.party_id = p.id
+             where p.token_hash = $1 and p.revoked_at is null
+               and (p.expires_at is null or p.expires_at > now())
+             group by p.id",
+        )
+        .await?;
+    let Some(row) = client
+        .query_opt(&statement, &[&token_hash.as_slice()])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let role: &str = row.get(1);
+    let insurer_numbers: Vec<String> = row.get(3);
+    Ok(Some(Party {
+        id: row.get(0),
+        role: Role::parse(role).context("unknown role in the parties table")?,
+        facility_code: row.get(2),
+        insurer_numbers: insurer_numbers.into_iter().collect(),
+    }))
+}

@@ -1,0 +1,98 @@
+use onshi::parties::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_behind_proxy, Csv, INSURER};
+
+#[tokio::test]
+async fn health_and_readiness_need_no_token() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let response = app
+        .http
+        .get(format!("{}/nowhere", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "route.not_found");
+}
+
+#[tokio::test]
+async fn a_lost_database_answers_503_and_the_service_recovers() {
+    let app = spawn_app_behind_proxy().await;
+    app.load(
+        &Csv::new()
+            .acquire(1, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")
+            .build(),
+    )
+    .await;
+    let token = app.party(Role::Facility, &[]).await;
+    let query = json!({"insurer_number": INSURER, "symbol": "12", "number": "3456", "branch": "01",
+                       "birth_date": "1980-04-01"});
+    assert_eq!(
+        app.post_json("/v1/eligibility", &token, &query)
+            .await
+            .status(),
+        200
+    );
+    let before = app.count("disclosures").await;
+
+    let proxy = app.proxy.as_ref().unwrap();
+    proxy.cut();
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let response = app.post_json("/v1/eligibility", &token, &query).await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "service.unavailable");
+    assert!(
+        !body.to_string().contains("postgres"),
+        "no internal detail: {body}"
+    );
+    assert_eq!(
+        app.count("disclosures").await,
+        before,
+        "no answer without its audit record"
+    );
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app
+            .post_json("/v1/eligibility", &token, &query)
+            .await
+            .status()
+            == 200
+        {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the service answers again once the database is back"
+    );
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}

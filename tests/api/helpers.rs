@@ -1,0 +1,333 @@
+//! `spawn_app()`: the real server on a random port against a fresh database, dropped afterwards.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use onshi::config::Settings;
+use onshi::domain::{FacilityCode, InsurerNumber};
+use onshi::parties::{NewParty, Role, Token};
+use onshi::startup::Application;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// The PostgreSQL server the tests create their databases on (`ops/test` sets it).
+pub fn pg_server() -> String {
+    std::env::var("ONSHI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub const FACILITY_CODE: &str = "0110113719";
+pub const INSURER: &str = "33120015";
+pub const OTHER_INSURER: &str = "06130017";
+pub const FOREIGN_INSURER: &str = "01130012";
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub db_name: String,
+    pub link_key_file: std::path::PathBuf,
+    pub http: reqwest::Client,
+    pub proxy: Option<DbProxy>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(false).await
+}
+
+/// Like [`spawn_app`], but the server reaches the database through a proxy the test can cut.
+pub async fn spawn_app_behind_proxy() -> TestApp {
+    spawn(true).await
+}
+
+async fn spawn(behind_proxy: bool) -> TestApp {
+    // Logs only when asked for (RUST_LOG=...), to keep test output readable.
+    if std::env::var_os("RUST_LOG").is_some() {
+        onshi::telemetry::init(onshi::config::LogFormat::Text);
+    }
+    let db_name = format!("onshi_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = onshi::store::connect(&format!("{}/postgres", pg_server()))
+        .await
+        .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
+    admin
+        .batch_execute(&format!("create database {db_name}"))
+        .await
+        .unwrap();
+    let database_url = format!("{}/{db_name}", pg_server());
+    let proxy = if behind_proxy {
+        Some(DbProxy::start(&pg_server()).await)
+    } else {
+        None
+    };
+    let app_db_url = match &proxy {
+        Some(p) => format!("postgres://postgres@{}/{db_name}", p.addr),
+        None => database_url.clone(),
+    };
+    let link_key_file = std::env::temp_dir().join(format!("{db_name}.key"));
+    std::fs::write(&link_key_file, "5a".repeat(32)).unwrap();
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: app_db_url,
+        pool_size: 4,
+        link_key_file: Some(link_key_file.clone()),
+        auth_cache_seconds: 0,
+        ..Settings::default()
+    };
+    let app = Application::build(&settings).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        database_url,
+        db_name,
+        link_key_file,
+        http: reqwest::Client::new(),
+        proxy,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let name = self.db_name.clone();
+        let _ = std::fs::remove_file(&self.link_key_file);
+        // Drop runs outside async context: a thread with its own runtime drops the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup");
+            rt.block_on(async {
+                if let Ok(admin) = onshi::store::connect(&format!("{}/postgres", pg_server())).await
+                {
+                    let _ = admin
+                        .batch_execute(&format!("drop database if exists {name} with (force)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    pub async fn db(&self) -> tokio_postgres::Client {
+        onshi::store::connect(&self.database_url).await.unwrap()
+    }
+
+    /// Registers a party and returns its token.
+    pub async fn party(&self, role: Role, insurer_numbers: &[&str]) -> String {
+        let party = NewParty {
+            role,
+            name: Some(format!("test {}", role.as_str())),
+            facility_code: (role == Role::Facility)
+                .then(|| FacilityCode::parse(FACILITY_CODE).unwrap()),
+            insurer_numbers: insurer_numbers
+                .iter()
+                .map(|n| InsurerNumber::parse(n).unwrap())
+                .collect(),
+        };
+        let token = Token::generate();
+        let mut db = self.db().await;
+        onshi::store::parties::insert(&mut db, &party, &token.hash())
+            .await
+            .unwrap();
+        token.reveal().to_owned()
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn upload(
+        &self,
+        token: &str,
+        batch_id: &str,
+        csv: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/enrollments", self.address))
+            .bearer_auth(token)
+            .header("Content-Type", "text/csv")
+            .header("Idempotency-Key", batch_id)
+            .body(csv)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads as a fresh insurer owning both test insurer numbers; asserts it was applied.
+    pub async fn load(&self, csv: &str) {
+        let token = self.party(Role::Insurer, &[INSURER, OTHER_INSURER]).await;
+        let response = self
+            .upload(&token, &uuid::Uuid::new_v4().to_string(), csv.to_owned())
+            .await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "load failed: {body:#}");
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(&format!("select count(*) from {table}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
+
+/// A checksum-valid synthetic My Number from a counter.
+pub fn my_number(n: u64) -> String {
+    let body = format!("{:011}", 90_000_000_000 + n);
+    let digits: [u8; 11] = body.as_bytes().try_into().unwrap();
+    let check = onshi::domain::check_digit::my_number(&digits);
+    format!("{body}{check}")
+}
+
+/// Builds enrolment CSV files line by line with the full header.
+pub struct Csv {
+    lines: Vec<String>,
+}
+
+pub const HEADER: &str = "change,individual_number,insurer_number,insurer_name,symbol,number,branch,card_classification,relationship,insured_name,name,name_kana,sex,birth_date,postcode,address,acquired_on,lost_on,loss_reason,effective_on,copay_ratio,card_issued_on,card_valid_from,card_valid_to,elderly_copay_ratio,elderly_valid_from,elderly_valid_to,limit_classification,limit_category,limit_valid_from,limit_valid_to";
+
+impl Csv {
+    pub fn new() -> Self {
+        Csv {
+            lines: vec![HEADER.to_owned()],
+        }
+    }
+
+    /// A line with the given columns set and the others empty.
+    pub fn row(mut self, cells: &[(&str, &str)]) -> Self {
+        let line: Vec<String> = HEADER
+            .split(',')
+            .map(|col| {
+                cells
+                    .iter()
+                    .find(|(c, _)| *c == col)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.lines.push(line.join(","));
+        self
+    }
+
+    pub fn acquire(
+        self,
+        person: u64,
+        key: (&str, &str, &str, &str),
+        birth: &str,
+        acquired: &str,
+    ) -> Self {
+        let mn = my_number(person);
+        self.row(&[
+            ("change", "acquire"),
+            ("individual_number", &mn),
+            ("insurer_number", key.0),
+            ("insurer_name", "架空健康保険組合"),
+            ("symbol", key.1),
+            ("number", key.2),
+            ("branch", key.3),
+            ("card_classification", "01"),
+            ("relationship", "1"),
+            ("insured_name", "架空 太郎"),
+            ("name", "架空 太郎"),
+            ("name_kana", "カクウ タロウ"),
+            ("sex", "1"),
+            ("birth_date", birth),
+            ("postcode", "100-0001"),
+            ("address", "東京都架空区緑町1-2-3"),
+            ("acquired_on", acquired),
+            ("copay_ratio", "030"),
+            ("card_valid_from", acquired),
+        ])
+    }
+
+    pub fn lose(self, key: (&str, &str, &str, &str), lost: &str, reason: &str) -> Self {
+        self.row(&[
+            ("change", "lose"),
+            ("insurer_number", key.0),
+            ("symbol", key.1),
+            ("number", key.2),
+            ("branch", key.3),
+            ("lost_on", lost),
+            ("loss_reason", reason),
+        ])
+    }
+
+    pub fn build(&self) -> String {
+        let mut s = self.lines.join("\n");
+        s.push('\n');
+        s
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (closing every connection and
+/// refusing new ones) and restore, to see the server fail cleanly and recover.
+pub struct DbProxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl DbProxy {
+    async fn start(upstream_url: &str) -> Self {
+        let upstream = upstream_url
+            .rsplit('@')
+            .next()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        DbProxy {
+            addr,
+            up,
+            connections,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real server, over HTTP, against a real PostgreSQL.
+
+mod batch;
+mod eligibility;
+mod enrollments;
+mod health;
+mod helpers;
