@@ -1,16 +1,19 @@
 //! The access audit: every answered check is recorded before its answer leaves the server.
 //!
-//! Requests hand their records to one writer task and wait. The writer takes everything queued
-//! (up to `audit_batch_max` records), appends it to the hash chain in one transaction, commits,
-//! then wakes the waiting requests (group commit): one fsync serves many requests, and no answer
-//! is returned before its record is durable. If the write fails, every waiting request fails
+//! Requests hand their records to a queue and wait. [`LANES`] writer tasks take turns at the
+//! queue: each takes everything waiting (up to `audit_batch_max` records), appends it to its own
+//! lane of the hash chain in one transaction, commits, then wakes the waiting requests (group
+//! commit). One fsync serves many requests, several commits are in flight at once, and no answer
+//! is returned before its record is durable. If a write fails, every request waiting on it fails
 //! with it and answers 503.
 
 pub mod chain;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
 /// What kind of data a check disclosed.
@@ -58,7 +61,15 @@ impl AuditLog {
     /// writing what is queued.
     pub fn start(pool: Pool, batch_max: usize) -> Self {
         let (queue, receiver) = mpsc::channel(4096);
-        tokio::spawn(writer(pool, receiver, batch_max.max(1)));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for lane in 0..LANES {
+            tokio::spawn(writer(
+                lane,
+                pool.clone(),
+                receiver.clone(),
+                batch_max.max(1),
+            ));
+        }
         AuditLog { queue }
     }
 
@@ -85,22 +96,38 @@ impl AuditLog {
     }
 }
 
-async fn writer(pool: Pool, mut receiver: mpsc::Receiver<Pending>, batch_max: usize) {
-    while let Some(first) = receiver.recv().await {
-        let mut group = vec![first];
-        let mut count = group[0].records.len();
-        while count < batch_max {
-            match receiver.try_recv() {
-                Ok(next) => {
-                    count += next.records.len();
-                    group.push(next);
+/// How many writers (and chain lanes) append at once. Fixed: `onshi audit verify` and every
+/// server sharing the database must agree on the lanes that exist.
+pub const LANES: i16 = 4;
+
+async fn writer(
+    lane: i16,
+    pool: Pool,
+    receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    batch_max: usize,
+) {
+    loop {
+        let group = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut group = vec![first];
+            let mut count = group[0].records.len();
+            while count < batch_max {
+                match receiver.try_recv() {
+                    Ok(next) => {
+                        count += next.records.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
+            group
+        };
         let records: Vec<&Disclosure> = group.iter().flat_map(|p| p.records.iter()).collect();
         let outcome = match pool.get().await {
-            Ok(mut client) => crate::store::audit::append(&mut client, &records).await,
+            Ok(mut client) => crate::store::audit::append(&mut client, lane, &records).await,
             Err(error) => Err(anyhow::Error::new(error)),
         };
         let outcome = outcome.map_err(|error| {

@@ -7,23 +7,27 @@ use futures_util::TryStreamExt;
 use crate::audit::chain::{self, ChainFields, GENESIS};
 use crate::audit::Disclosure;
 
-/// Serialises chain appends across every onshi process sharing the database.
-const CHAIN_LOCK: i64 = 0x6f6e_7368_695f_6175;
+/// Serialises appends to one lane across every onshi process sharing the database (the lane
+/// number is added to it).
+const CHAIN_LOCK: i64 = 0x6f6e_7368_695f_6100;
 
-/// Appends the records, in order, to the chain in one committed transaction.
+/// Appends the records, in order, to the lane's chain in one committed transaction.
 ///
 /// # Errors
 /// Database failures; nothing is written then.
-pub async fn append(client: &mut Client, records: &[&Disclosure]) -> anyhow::Result<()> {
+pub async fn append(client: &mut Client, lane: i16, records: &[&Disclosure]) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
-    tx.execute("select pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
-        .await?;
     let tail = tx
-        .query_opt("select hash from disclosures order by id desc limit 1", &[])
+        .prepare_cached(
+            "select pg_advisory_xact_lock($1 + $2::int8)::text,
+                    (select hash from disclosures where lane = $2 order by id desc limit 1)",
+        )
         .await?;
-    let mut prev: [u8; 32] = match tail {
-        Some(row) => row
-            .get::<_, &[u8]>(0)
+    let row = tx
+        .query_one(&tail, &[&CHAIN_LOCK, &i64::from(lane)])
+        .await?;
+    let mut prev: [u8; 32] = match row.get::<_, Option<&[u8]>>(1) {
+        Some(hash) => hash
             .try_into()
             .context("a stored audit hash is not 32 bytes")?,
         None => GENESIS,
@@ -55,8 +59,10 @@ pub async fn append(client: &mut Client, records: &[&Disclosure]) -> anyhow::Res
     let statement = tx
         .prepare_cached(
             "insert into disclosures
-                 (at, party_id, person_id, coverage_id, kind, check_id, validity, prev_hash, hash)
-             select at, party_id, person_id, coverage_id, kind, check_id, validity, prev_hash, hash
+                 (lane, at, party_id, person_id, coverage_id, kind, check_id, validity, prev_hash,
+                  hash)
+             select $10, at, party_id, person_id, coverage_id, kind, check_id, validity, prev_hash,
+                    hash
              from unnest($1::timestamptz[], $2::int8[], $3::int8[], $4::int8[], $5::text[],
                          $6::uuid[], $7::int2[], $8::bytea[], $9::bytea[])
                   with ordinality as r(at, party_id, person_id, coverage_id, kind, check_id,
@@ -67,7 +73,7 @@ pub async fn append(client: &mut Client, records: &[&Disclosure]) -> anyhow::Res
     tx.execute(
         &statement,
         &[
-            &at, &party, &person, &coverage, &kind, &check, &validity, &prevs, &hashes,
+            &at, &party, &person, &coverage, &kind, &check, &validity, &prevs, &hashes, &lane,
         ],
     )
     .await
@@ -89,30 +95,32 @@ pub enum Verdict {
     },
 }
 
-/// Walks the chain in id order, streaming, and reports the first broken record.
+/// Walks every lane's chain in id order, streaming, and reports the first broken record.
 ///
 /// # Errors
 /// Database failures.
 pub async fn verify(client: &tokio_postgres::Client) -> anyhow::Result<Verdict> {
     let rows = client
         .query_raw(
-            "select id, at, party_id, person_id, coverage_id, kind, check_id, validity,
+            "select id, lane, at, party_id, person_id, coverage_id, kind, check_id, validity,
                     prev_hash, hash
              from disclosures order by id",
             std::iter::empty::<i64>(),
         )
         .await?;
     futures_util::pin_mut!(rows);
-    let mut prev = GENESIS;
+    let mut tails: std::collections::HashMap<i16, [u8; 32]> = std::collections::HashMap::new();
     let mut count = 0u64;
     while let Some(row) = rows.try_next().await? {
         let id: i64 = row.get(0);
-        let at: chrono::DateTime<chrono::Utc> = row.get(1);
-        let kind: String = row.get(5);
-        let check: uuid::Uuid = row.get(6);
-        let stored_prev: &[u8] = row.get(8);
-        let stored_hash: &[u8] = row.get(9);
-        if stored_prev != prev {
+        let lane: i16 = row.get(1);
+        let at: chrono::DateTime<chrono::Utc> = row.get(2);
+        let kind: String = row.get(6);
+        let check: uuid::Uuid = row.get(7);
+        let stored_prev: &[u8] = row.get(9);
+        let stored_hash: &[u8] = row.get(10);
+        let prev = tails.entry(lane).or_insert(GENESIS);
+        if stored_prev != prev.as_slice() {
             return Ok(Verdict::BrokenAt {
                 id,
                 reason: "its predecessor is missing or was changed",
@@ -120,21 +128,21 @@ pub async fn verify(client: &tokio_postgres::Client) -> anyhow::Result<Verdict> 
         }
         let fields = ChainFields {
             at_micros: at.timestamp_micros(),
-            party_id: row.get(2),
-            person_id: row.get(3),
-            coverage_id: row.get(4),
+            party_id: row.get(3),
+            person_id: row.get(4),
+            coverage_id: row.get(5),
             kind: &kind,
             check_id: *check.as_bytes(),
-            validity: row.get(7),
+            validity: row.get(8),
         };
-        let expected = chain::link(&prev, &fields);
+        let expected = chain::link(prev, &fields);
         if stored_hash != expected {
             return Ok(Verdict::BrokenAt {
                 id,
                 reason: "its content does not match its hash",
             });
         }
-        prev = expected;
+        *prev = expected;
         count += 1;
     }
     Ok(Verdict::Intact { records: count })

@@ -29,15 +29,23 @@ const MIGRATION_LOCK: i64 = 0x6f6e_7368_695f_6d69;
 /// Fails when the database is unreachable or a migration's SQL fails; a failed migration is rolled
 /// back whole and the ones after it are not attempted.
 pub async fn run(client: &mut Client) -> anyhow::Result<usize> {
-    client
-        .batch_execute(
-            "create table if not exists schema_migrations (
-                 version integer primary key,
-                 name text not null,
-                 applied_at timestamptz not null default now())",
-        )
+    let exists: bool = client
+        .query_one("select to_regclass('schema_migrations') is not null", &[])
         .await
-        .context("creating schema_migrations")?;
+        .context("looking for schema_migrations")?
+        .get(0);
+    if !exists {
+        // Two processes may race here; the loser's error is harmless and says so.
+        client
+            .batch_execute(
+                "create table if not exists schema_migrations (
+                     version integer primary key,
+                     name text not null,
+                     applied_at timestamptz not null default now())",
+            )
+            .await
+            .context("creating schema_migrations")?;
+    }
     client
         .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await

@@ -1,5 +1,6 @@
 //! Integration tests: the real server, over HTTP, against a real PostgreSQL.
 
+mod audit;
 mod batch;
 mod eligibility;
 mod enrollments;
