@@ -23,7 +23,7 @@ mod tests {
         let lines: Vec<&str> = pem.lines().collect();
         assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
         assert_eq!(lines[1].len(), 64);
-        assert_eq!(lines[2], "AAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(lines[2], "A".repeat(16));
         assert_eq!(lines[3], "-----END CERTIFICATE-----");
     }
 }
