@@ -106,7 +106,7 @@ pub fn desk_message(e: &Error) -> String {
                 .unwrap_or_default();
             let advice = match status {
                 401 | 403 => "The facility token is not accepted: ask IT to check it.",
-                408 | 409 | 410 => "Start the check again.",
+                408..=410 => "Start the check again.",
                 429 | 500..=599 => {
                     "Try again in a moment; if it repeats, confirm eligibility another way."
                 }
