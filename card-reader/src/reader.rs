@@ -4,7 +4,6 @@
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
 
 use crate::error::{Error, Result};
@@ -149,13 +148,5 @@ impl Readers {
                 ),
                 e => Error::from_pcsc("connect to the card", e),
             })
-    }
-
-    /// The name as a C string, for callers holding a `&str`.
-    ///
-    /// # Errors
-    /// If `name` contains a NUL byte.
-    pub fn c_name(name: &str) -> Result<CString> {
-        Ok(CString::new(name).context("reader name contains NUL")?)
     }
 }
