@@ -1,0 +1,111 @@
+//! The command line: subcommands and their options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Reads the My Number card (JPKI) and checks insurance eligibility with an onshi server.
+#[derive(Parser)]
+#[command(name = "onshi-reader", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the card readers.
+    Readers,
+    /// Print the card's user-authentication certificate as PEM (no PIN needed).
+    Cert(CertArgs),
+    /// Check eligibility: card, PIN, server challenge, signature, answer.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+pub struct CertArgs {
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// onshi server base URL, e.g. https://onshi.example.jp
+    #[arg(long, env = "ONSHI_SERVER")]
+    pub server: String,
+    /// File holding the facility token; without it the token is taken from ONSHI_TOKEN.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Day of care, YYYY-MM-DD (the server takes today when absent).
+    #[arg(long, value_parser = parse_date)]
+    pub date_of_care: Option<String>,
+    /// Information the person agreed to share, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub consent: Vec<Consent>,
+    /// Read the PIN from the first line of standard input (scripts and tests) instead
+    /// of prompting without echo.
+    #[arg(long)]
+    pub pin_stdin: bool,
+    /// Seconds before a server request gives up.
+    #[arg(long, default_value_t = 15)]
+    pub server_timeout: u64,
+    /// Print the server's answer as JSON instead of the desk summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Consent {
+    Medication,
+    Checkups,
+    Diagnosis,
+    Surgery,
+}
+
+/// Accepts `YYYY-MM-DD` with a plausible month and day.
+fn parse_date(s: &str) -> Result<String, String> {
+    let err = || format!("{s:?} is not a date like 2025-04-01");
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(err());
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|p| p.parse::<u32>().ok());
+    match (num(0..4), num(5..7), num(8..10)) {
+        (Some(y), Some(m), Some(d))
+            if (1900..=2999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d) =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(err()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_date;
+
+    #[test]
+    fn dates() {
+        assert!(parse_date("2025-04-01").is_ok());
+        for bad in [
+            "2025-4-01",
+            "2025-13-01",
+            "2025-04-32",
+            "20250401",
+            "2025/04/01",
+            "abcd-ef-gh",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The virtual JPKI card: file system, PIN counters, security state and signing, as one
+//! state machine fed with command APDUs (DOMAIN.md §5).
+//!
+//! Deliberate simplifications: SELECT never returns FCI (P2 is ignored); the signature
+//! certificate (EF 0001) needs the signature PIN like on a real card, and the signature
+//! key (EF 001A) signs with the user-authentication key, because nothing here uses it.
+
+use rsa::{Pkcs1v15Sign, RsaPrivateKey};
+
+use crate::apdu::{self, StatusWord};
+
+/// The synthetic signature PIN (EF 001B): 6-16 upper-case letters/digits.
+pub const SIGN_PIN: &[u8] = b"ONSHITEST1";
+/// Tries of a fresh user-authentication PIN.
+pub const AUTH_PIN_TRIES: u8 = 3;
+/// Tries of a fresh signature PIN.
+pub const SIGN_PIN_TRIES: u8 = 5;
+
+/// What is on the card.
+#[derive(Clone)]
+pub struct CardProfile {
+    /// `false` for a card without the JPKI application (every AID answers `6A 82`).
+    pub jpki: bool,
+    /// The user-authentication PIN.
+    pub pin: [u8; 4],
+    /// Tries left at start (0 = blocked).
+    pub tries: u8,
+    /// EF 000A, DER.
+    pub auth_cert: Vec<u8>,
+    /// EF 000B, DER.
+    pub auth_ca_cert: Vec<u8>,
+    /// The key behind EF 0017.
+    pub auth_key: RsaPrivateKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ef {
+    AuthCert,
+    AuthCaCert,
+    SignCert,
+    SignCaCert,
+    AuthPin,
+    SignPin,
+    AuthKey,
+    SignKey,
+}
+
+impl Ef {
+    fn by_id(id: [u8; 2]) -> Option<Ef> {
+        Some(match id {
+            apdu::EF_AUTH_CERT => Ef::AuthCert,
+            apdu::EF_AUTH_CA_CERT => Ef::AuthCaCert,
+            apdu::EF_SIGN_CERT => Ef::SignCert,
+            apdu::EF_SIGN_CA_CERT => Ef::SignCaCert,
+            apdu::EF_AUTH_PIN => Ef::AuthPin,
+            apdu::EF_SIGN_PIN => Ef::SignPin,
+            apdu::EF_AUTH_KEY => Ef::AuthKey,
+            apdu::EF_SIGN_KEY => Ef::SignKey,
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed short command APDU.
+struct Command<'a> {
+    cla: u8,
+    ins: u8,
+    p1: u8,
+    p2: u8,
+    data: &'a [u8],
+    /// Expected length, 1..=256; `None` when the command has no Le.
+    le: Option<usize>,
+}
+
+impl<'a> Command<'a> {
+    /// Splits a short APDU into its parts; `67 00` when the lengths do not add up.
+    fn parse(raw: &'a [u8]) -> Result<Command<'a>, StatusWord> {
+        let [cla, ins, p1, p2, body @ ..] = raw else {
+            return Err(StatusWord::WRONG_LENGTH);
+        };
+        let le_of = |b: u8| if b == 0 { 256 } else { usize::from(b) };
+        let (data, le) = match body {
+            [] => (&body[..0], None),
+            [le] => (&body[..0], Some(le_of(*le))),
+            [lc, rest @ ..] => {
+                let lc = usize::from(*lc);
+                match rest.len().checked_sub(lc) {
+                    Some(0) if lc > 0 => (&rest[..lc], None),
+                    Some(1) if lc > 0 => (&rest[..lc], Some(le_of(rest[lc]))),
+                    _ => return Err(StatusWord::WRONG_LENGTH),
+                }
+            }
+        };
+        Ok(Command {
+            cla: *cla,
+            ins: *ins,
+            p1: *p1,
+            p2: *p2,
+            data,
+            le,
+        })
+    }
+}
+
+/// A PIN's retry counter (persistent) and verified flag (session state).
+struct PinSlot {
+    tries: u8,
+    max: u8,
+    verified: bool,
+}
+
+impl PinSlot {
+    /// VERIFY against this PIN; no data asks for the state without spending a try.
+    fn verify(&mut self, expected: &[u8], given: &[u8]) -> Reply {
+        if given.is_empty() {
+            return match (self.verified, self.tries) {
+                (true, _) => ok(Vec::new()),
+                (false, 0) => Err(StatusWord::BLOCKED),
+                (false, n) => Err(StatusWord::tries_left(n)),
+            };
+        }
+        if self.tries == 0 {
+            return Err(StatusWord::BLOCKED);
+        }
+        if given == expected {
+            self.tries = self.max;
+            self.verified = true;
+            ok(Vec::new())
+        } else {
+            self.tries -= 1;
+            self.verified = false;
+            Err(StatusWord::tries_left(self.tries))
+        }
+    }
+}
+
+/// The card's state. Power and reset come from [`crate::virtual_card::vpcd`].
+pub struct VirtualCard {
+    profile: CardProfile,
+    app_selected: bool,
+    current: Option<Ef>,
+    auth_pin: PinSlot,
+    sign_pin: PinSlot,
+}
+
+/// Data and status word of a response, or a bare error status word.
+type Reply = Result<(Vec<u8>, StatusWord), StatusWord>;
+
+fn ok(data: Vec<u8>) -> Reply {
+    Ok((data, StatusWord::OK))
+}
+
+impl VirtualCard {
+    /// A card as described by `profile`, powered off.
+    pub fn new(profile: CardProfile) -> VirtualCard {
+        let auth_pin = PinSlot {
+            tries: profile.tries.min(AUTH_PIN_TRIES),
+            max: AUTH_PIN_TRIES,
+            verified: false,
+        };
+        VirtualCard {
+            profile,
+            app_selected: false,
+            current: None,
+            auth_pin,
+            sign_pin: PinSlot {
+                tries: SIGN_PIN_TRIES,
+                max: SIGN_PIN_TRIES,
+                verified: false,
+            },
+        }
+    }
+
+    /// Power off, power on and reset all clear the selection and the security state;
+    /// PIN counters are persistent, like on the chip.
+    pub fn reset(&mut self) {
+        self.app_selected = false;
+        self.current = None;
+        self.clear_security();
+    }
+
+    fn clear_security(&mut self) {
+        self.auth_pin.verified = false;
+        self.sign_pin.verified = false;
+    }
+
+    /// The user-authentication PIN tries left.
+    pub fn tries_left(&self) -> u8 {
+        self.auth_pin.tries
+    }
+
+    /// Answers one command APDU with data + SW1 SW2.
+    pub fn process(&mut self, raw: &[u8]) -> Vec<u8> {
+        let cmd = match Command::parse(raw) {
+            Ok(cmd) => cmd,
+            Err(sw) => return sw.to_bytes().to_vec(),
+        };
+        let result = match (cmd.cla, cmd.ins) {
+            (0x00, 0xA4) => self.select(&cmd),
+            (0x00, 0xB0) => self.read_binary(&cmd),
+            (0x00, 0x20) => self.verify(&cmd),
+            (0x80, 0x2A) => self.sign(&cmd),
+            (0x00 | 0x80, 0xA4 | 0xB0 | 0x20 | 0x2A) => Err(StatusWord::CLA_NOT_SUPPORTED),
+            _ => Err(StatusWord::INS_NOT_SUPPORTED),
+        };
+        let (mut data, sw) = result.unwrap_or_else(|sw| (Vec::new(), sw));
+        data.extend_from_slice(&sw.to_bytes());
+        data
+    }
+
+    fn select(&mut self, cmd: &Command<'_>) -> Reply {
+        match cmd.p1 {
+            // By AID.
+            0x04 => {
+                if cmd.data.is_empty() {
+                    return Err(StatusWord::WRONG_LENGTH);
+                }
+                if self.profile.jpki && cmd.data == apdu::JPKI_AID {
+                    if !self.app_selected {
+                        self.clear_security();
+                    }
+                    self.app_selected = true;
+                    self.current = None;
+                    ok(Vec::new())
+                } else {
+                    Err(StatusWord::NOT_FOUND)
+                }
+            }
+            // An EF of the current application, by its 2-byte id.
+            0x02 => {
+                let id: [u8; 2] = cmd.data.try_into().map_err(|_| StatusWord::WRONG_LENGTH)?;
+                let ef = Ef::by_id(id)
+                    .filter(|_| self.app_selected)
+                    .ok_or(StatusWord::NOT_FOUND)?;
+                self.current = Some(ef);
+                ok(Vec::new())
+            }
+            // The MF: leaves the application.
+            0x00 if cmd.data.is_empty() || cmd.data == [0x3F, 0x00] => {
+                self.reset();
+                ok(Vec::new())
+            }
+            _ => Err(StatusWord::NOT_FOUND),
+        }
+    }
+
+    fn read_binary(&mut self, cmd: &Command<'_>) -> Reply {
+        let le = match (cmd.data.is_empty(), cmd.le) {
+            (true, Some(le)) => le,
+            _ => return Err(StatusWord::WRONG_LENGTH),
+        };
+        if cmd.p1 & 0x80 != 0 {
+            // Short EF identifiers in P1 are not supported.
+            return Err(StatusWord(0x6A86));
+        }
+        let file: &[u8] = match self.current {
+            Some(Ef::AuthCert) => &self.profile.auth_cert,
+            Some(Ef::AuthCaCert | Ef::SignCaCert) => &self.profile.auth_ca_cert,
+            Some(Ef::SignCert) if self.sign_pin.verified => &self.profile.auth_cert,
+            Some(Ef::SignCert) => return Err(StatusWord::SECURITY_NOT_SATISFIED),
+            _ => return Err(StatusWord::NOT_ALLOWED),
+        };
+        let offset = usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]));
+        if offset > file.len() {
+            return Err(StatusWord::WRONG_P1P2);
+        }
+        let end = (offset + le).min(file.len());
+        let data = file[offset..end].to_vec();
+        if data.len() < le {
+            return Ok((data, StatusWord::END_OF_FILE));
+        }
+        ok(data)
+    }
+
+    fn verify(&mut self, cmd: &Command<'_>) -> Reply {
+        if cmd.p1 != 0x00 || cmd.p2 != 0x80 {
+            return Err(StatusWord(0x6A86));
+        }
+        if cmd.le.is_some() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let given = cmd.data;
+        match self.current {
+            Some(Ef::AuthPin) if given.is_empty() || given.len() == 4 => {
+                self.auth_pin.verify(&self.profile.pin, given)
+            }
+            Some(Ef::SignPin) if given.is_empty() || (6..=16).contains(&given.len()) => {
+                self.sign_pin.verify(SIGN_PIN, given)
+            }
+            Some(Ef::AuthPin | Ef::SignPin) => Err(StatusWord::WRONG_LENGTH),
+            _ => Err(StatusWord::NOT_ALLOWED),
+        }
+    }
+
+    fn sign(&mut self, cmd: &Command<'_>) -> Reply {
+        if cmd.p1 != 0x00 || cmd.p2 != 0x80 {
+            return Err(StatusWord(0x6A86));
+        }
+        let allowed = match self.current {
+            Some(Ef::AuthKey) => self.auth_pin.verified,
+            Some(Ef::SignKey) => self.sign_pin.verified,
+            _ => return Err(StatusWord::NOT_ALLOWED),
+        };
+        // PKCS#1 v1.5 type 1 padding needs 11 bytes of the 256-byte block.
+        if cmd.data.is_empty() || cmd.data.len() > apdu::SIGNATURE_LEN - 11 {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if !allowed {
+            return Err(StatusWord::SECURITY_NOT_SATISFIED);
+        }
+        // The card pads but does not hash: the data is the DigestInfo.
+        self.profile
+            .auth_key
+            .sign(Pkcs1v15Sign::new_unprefixed(), cmd.data)
+            .map(|sig| (sig, StatusWord::OK))
+            .map_err(|_| StatusWord(0x6F00))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apdu::{self as a, StatusWord as Sw};
+
+    fn card(tries: u8, jpki: bool) -> VirtualCard {
+        // A small key keeps the unit tests fast; the size does not matter to the APDUs.
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
+        VirtualCard::new(CardProfile {
+            jpki,
+            pin: *b"1234",
+            tries,
+            auth_cert: vec![0x30, 0x82, 0x01, 0x00]
+                .into_iter()
+                .chain([7u8; 0x100])
+                .collect(),
+            auth_ca_cert: vec![0x30, 0x00],
+            auth_key: key,
+        })
+    }
+
+    fn sw(resp: &[u8]) -> Sw {
+        a::split_response(resp).expect("at least a status word").1
+    }
+
+    #[test]
+    fn select_and_read() {
+        let mut c = card(3, true);
+        assert_eq!(
+            sw(&c.process(&a::select_ef(a::EF_AUTH_CERT))),
+            Sw::NOT_FOUND,
+            "no app yet"
+        );
+        assert_eq!(sw(&c.process(&a::select_jpki_app())), Sw::OK);
+        assert_eq!(sw(&c.process(&a::select_ef([0x12, 0x34]))), Sw::NOT_FOUND);
+        assert_eq!(sw(&c.process(&a::select_ef(a::EF_AUTH_CERT))), Sw::OK);
+        let head = c.process(&a::read_binary(0, 7));
+        assert_eq!(head, [0x30, 0x82, 0x01, 0x00, 7, 7, 7, 0x90, 0x00]);
+        let all = c.process(&a::read_binary(4, 256));
+        assert_eq!(all.len(), 258);
+        assert_eq!(sw(&c.process(&a::read_binary(0x104, 1))), Sw::END_OF_FILE);
+        assert_eq!(
+            sw(&c.process(&[0x00, 0xB0, 0x02, 0x00, 0x01])),
+            Sw::WRONG_P1P2
+        );
+        assert_eq!(sw(&c.process(&[0x00, 0xB0, 0x00, 0x00])), Sw::WRONG_LENGTH);
+        assert_eq!(
+            sw(&c.process(&[0x00, 0x99, 0x00, 0x00])),
+            Sw::INS_NOT_SUPPORTED
+        );
+        assert_eq!(sw(&c.process(&[0x00, 0xA4])), Sw::WRONG_LENGTH);
+        assert_eq!(
+            sw(&c.process(&[0x00, 0xA4, 0x02, 0x0C, 0x03, 0x00, 0x0A])),
+            Sw::WRONG_LENGTH
+        );
+    }
+
+    #[test]
+    fn not_jpki_answers_6a82() {
+        let mut c = card(3, false);
+        assert_eq!(sw(&c.process(&a::select_jpki_app())), Sw::NOT_FOUND);
+    }
+
+    #[test]
+    fn pin_counter_and_blocking() {
+        let mut c = card(3, true);
+        c.process(&a::select_jpki_app());
+        c.process(&a::select_ef(a::EF_AUTH_PIN));
+        let mut cmd = [0u8; 9];
+        assert_eq!(sw(&c.process(&a::pin_status())), Sw::tries_left(3));
+        for left in [2, 1, 0] {
+            a::verify_pin(b"0000", &mut cmd);
+            assert_eq!(sw(&c.process(&cmd)), Sw::tries_left(left));
+        }
+        assert_eq!(sw(&c.process(&a::pin_status())), Sw::BLOCKED);
+        a::verify_pin(b"1234", &mut cmd);
+        assert_eq!(sw(&c.process(&cmd)), Sw::BLOCKED);
+        assert_eq!(
+            sw(&c.process(&[0x00, 0x20, 0x00, 0x80, 0x03, b'1', b'2', b'3'])),
+            Sw::WRONG_LENGTH
+        );
+    }
+
+    #[test]
+    fn signing_needs_the_pin_and_pads_without_hashing() {
+        let mut c = card(3, true);
+        let public = rsa::RsaPublicKey::from(&c.profile.auth_key);
+        c.process(&a::select_jpki_app());
+        c.process(&a::select_ef(a::EF_AUTH_KEY));
+        let hash = [0x5A; 32];
+        assert_eq!(sw(&c.process(&a::sign(&hash))), Sw::SECURITY_NOT_SATISFIED);
+        c.process(&a::select_ef(a::EF_AUTH_PIN));
+        let mut cmd = [0u8; 9];
+        a::verify_pin(b"1234", &mut cmd);
+        assert_eq!(sw(&c.process(&cmd)), Sw::OK);
+        c.process(&a::select_ef(a::EF_AUTH_KEY));
+        let resp = c.process(&a::sign(&hash));
+        let (sig, status) = a::split_response(&resp).expect("response");
+        assert_eq!(status, Sw::OK);
+        public
+            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, sig)
+            .expect("PKCS#1 v1.5 SHA-256 verifies");
+        // Reset clears the security state, the counter stays.
+        c.reset();
+        c.process(&a::select_jpki_app());
+        c.process(&a::select_ef(a::EF_AUTH_KEY));
+        assert_eq!(sw(&c.process(&a::sign(&hash))), Sw::SECURITY_NOT_SATISFIED);
+    }
+}

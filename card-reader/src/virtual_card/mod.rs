@@ -1,0 +1,17 @@
+//! Test support: a virtual JPKI card that plugs into vsmartcard's vpcd, so tests and
+//! demos go through the real pcscd without hardware, and a synthetic test PKI of the
+//! same shape as the real JPKI.
+//!
+//! - [`card`]: the card's state machine, answering command APDUs.
+//! - [`vpcd`]: the TCP link to vpcd (framing, power controls, ATR).
+//! - [`pki`]: the synthetic root, user-authentication CA, person certificates and CRL.
+//!
+//! Only synthetic keys and people: nothing here is or imitates a real person's card.
+
+pub mod card;
+pub mod pki;
+pub mod vpcd;
+
+pub use card::{CardProfile, VirtualCard};
+pub use pki::TestPki;
+pub use vpcd::{RunningCard, ATR, DEFAULT_PORT};
