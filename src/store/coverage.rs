@@ -36,18 +36,8 @@ pub async fn candidates(
     }
     let statement = client
         .prepare_cached(
-            "select q.ord, c.id, c.person_id, c.insurer_number, i.name, c.symbol, c.number,
-                    c.branch, c.acquired_on, c.lost_on, c.loss_reason,
-                    v.card_classification, v.relationship, v.insured_name, v.name, v.name_kana,
-                    v.sex, v.birth_date, v.postcode, v.address, v.copay_ratio,
-                    v.card_issued_on, v.card_valid_from, v.card_valid_to,
-                    v.elderly_copay_ratio, v.elderly_valid_from, v.elderly_valid_to,
-                    v.limit_classification, v.limit_category, v.limit_valid_from, v.limit_valid_to,
-                    (c.lost_on is not null and c.lost_on <= q.care and exists (
-                        select 1 from coverages n
-                        where n.person_id = c.person_id and n.id <> c.id
-                          and n.acquired_on >= c.acquired_on
-                          and (n.lost_on is null or n.lost_on > q.care))) as newer
+            &format!(
+                "select q.ord, {CANDIDATE_COLUMNS}
              from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
                   with ordinality as q(ins, sym, num, br, birth, care, ord)
              join coverages c
@@ -59,7 +49,8 @@ pub async fn candidates(
                  order by v.effective_on desc, v.id desc limit 1) v on true
              left join insurers i on i.insurer_number = c.insurer_number
              where v.birth_date = q.birth
-             order by q.ord, c.branch, c.acquired_on",
+             order by q.ord, c.branch, c.acquired_on"
+            ),
         )
         .await?;
     let rows = client
@@ -76,6 +67,47 @@ pub async fn candidates(
     }
     Ok(out)
 }
+
+/// Every coverage of one person acquired on or before the date of care, with the version of its
+/// attributes in force on that date (the card path: the person is known, not the key).
+///
+/// # Errors
+/// Database failures.
+pub async fn candidates_of_person(
+    client: &impl GenericClient,
+    person_id: i64,
+    date_of_care: NaiveDate,
+) -> anyhow::Result<Vec<Candidate>> {
+    let statement = client
+        .prepare_cached(&format!(
+            "select 1::int8, {CANDIDATE_COLUMNS}
+             from (select $2::date as care) q
+             join coverages c on c.person_id = $1 and c.acquired_on <= q.care
+             join lateral (
+                 select * from coverage_versions v
+                 where v.coverage_id = c.id and v.effective_on <= q.care
+                 order by v.effective_on desc, v.id desc limit 1) v on true
+             left join insurers i on i.insurer_number = c.insurer_number
+             order by c.acquired_on, c.id"
+        ))
+        .await?;
+    let rows = client.query(&statement, &[&person_id, &date_of_care]).await?;
+    Ok(rows.iter().map(candidate).collect())
+}
+
+/// The columns [`candidate`] reads, after a leading ordinal column; `q.care` is the date of care.
+const CANDIDATE_COLUMNS: &str = "c.id, c.person_id, c.insurer_number, i.name, c.symbol, c.number,
+    c.branch, c.acquired_on, c.lost_on, c.loss_reason,
+    v.card_classification, v.relationship, v.insured_name, v.name, v.name_kana,
+    v.sex, v.birth_date, v.postcode, v.address, v.copay_ratio,
+    v.card_issued_on, v.card_valid_from, v.card_valid_to,
+    v.elderly_copay_ratio, v.elderly_valid_from, v.elderly_valid_to,
+    v.limit_classification, v.limit_category, v.limit_valid_from, v.limit_valid_to,
+    (c.lost_on is not null and c.lost_on <= q.care and exists (
+        select 1 from coverages n
+        where n.person_id = c.person_id and n.id <> c.id
+          and n.acquired_on >= c.acquired_on
+          and (n.lost_on is null or n.lost_on > q.care))) as newer";
 
 fn candidate(row: &Row) -> Candidate {
     let date = |i: usize| -> Option<NaiveDate> { row.get(i) };

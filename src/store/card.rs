@@ -1,0 +1,216 @@
+//! Challenges, certificate links and consents of the My Number card path.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use uuid::Uuid;
+
+/// Records a new challenge.
+///
+/// # Errors
+/// Database failures.
+pub async fn insert_challenge(
+    client: &impl GenericClient,
+    id: Uuid,
+    party_id: i64,
+    nonce: &[u8; 32],
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let statement = client
+        .prepare_cached(
+            "insert into challenges (id, party_id, nonce, expires_at) values ($1, $2, $3, $4)",
+        )
+        .await?;
+    client
+        .execute(&statement, &[&id, &party_id, &nonce.as_slice(), &expires_at])
+        .await?;
+    Ok(())
+}
+
+/// What became of an attempt to use a challenge.
+pub enum Taken {
+    /// It was unused until now: it is used now.
+    Fresh {
+        party_id: i64,
+        nonce: Vec<u8>,
+        expires_at: DateTime<Utc>,
+    },
+    AlreadyUsed,
+    Unknown,
+}
+
+/// Marks the challenge used, atomically: of two requests presenting it, exactly one gets
+/// [`Taken::Fresh`].
+///
+/// # Errors
+/// Database failures.
+pub async fn take_challenge(client: &impl GenericClient, id: Uuid) -> anyhow::Result<Taken> {
+    let statement = client
+        .prepare_cached(
+            "with taken as (
+                 update challenges set used_at = now() where id = $1 and used_at is null
+                 returning party_id, nonce, expires_at)
+             select true, party_id, nonce, expires_at from taken
+             union all
+             select false, party_id, nonce, expires_at from challenges
+             where id = $1 and not exists (select 1 from taken)",
+        )
+        .await?;
+    Ok(match client.query_opt(&statement, &[&id]).await? {
+        Some(row) if row.get::<_, bool>(0) => Taken::Fresh {
+            party_id: row.get(1),
+            nonce: row.get(2),
+            expires_at: row.get(3),
+        },
+        Some(_) => Taken::AlreadyUsed,
+        None => Taken::Unknown,
+    })
+}
+
+/// The person a certificate is linked to.
+///
+/// # Errors
+/// Database failures.
+pub async fn linked_person(
+    client: &impl GenericClient,
+    issuer: &[u8],
+    serial: &[u8],
+) -> anyhow::Result<Option<i64>> {
+    let statement = client
+        .prepare_cached("select person_id from card_links where issuer = $1 and serial = $2")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&issuer, &serial])
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// The person whose My Number has this link value.
+///
+/// # Errors
+/// Database failures.
+pub async fn person_by_link(client: &impl GenericClient, link: &[u8; 32]) -> anyhow::Result<Option<i64>> {
+    let statement = client
+        .prepare_cached("select id from persons where link = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&link.as_slice()])
+        .await?
+        .map(|row| row.get(0)))
+}
+
+/// Links a certificate to a person. Returns the person it is linked to afterwards: `person_id`,
+/// or another person when the certificate was linked before (the caller refuses that).
+///
+/// # Errors
+/// Database failures.
+pub async fn link(
+    client: &impl GenericClient,
+    issuer: &[u8],
+    serial: &[u8],
+    person_id: i64,
+    not_after: DateTime<Utc>,
+    linked_by: Option<i64>,
+) -> anyhow::Result<i64> {
+    let statement = client
+        .prepare_cached(
+            "with inserted as (
+                 insert into card_links (issuer, serial, person_id, not_after, linked_by)
+                 values ($1, $2, $3, $4, $5)
+                 on conflict (issuer, serial) do nothing
+                 returning person_id)
+             select person_id from inserted
+             union all
+             select person_id from card_links where issuer = $1 and serial = $2
+             limit 1",
+        )
+        .await?;
+    Ok(client
+        .query_one(&statement, &[&issuer, &serial, &person_id, &not_after, &linked_by])
+        .await?
+        .get(0))
+}
+
+/// The consents a person gave at the reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsentChoices {
+    #[serde(default)]
+    pub medication: bool,
+    #[serde(default)]
+    pub checkups: bool,
+    #[serde(default)]
+    pub diagnosis: bool,
+    #[serde(default)]
+    pub surgery: bool,
+}
+
+/// Stores the consents given with a card check.
+///
+/// # Errors
+/// Database failures.
+pub async fn insert_consents(
+    client: &impl GenericClient,
+    person_id: i64,
+    party_id: i64,
+    check_id: Uuid,
+    choices: ConsentChoices,
+    given_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let statement = client
+        .prepare_cached(
+            "insert into consents (person_id, party_id, check_id, medication, checkups, diagnosis,
+                                   surgery, given_at, expires_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    client
+        .execute(
+            &statement,
+            &[
+                &person_id,
+                &party_id,
+                &check_id,
+                &choices.medication,
+                &choices.checkups,
+                &choices.diagnosis,
+                &choices.surgery,
+                &given_at,
+                &expires_at,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The consents a person gave this party that are still in force at `now` (the latest one).
+///
+/// # Errors
+/// Database failures.
+pub async fn consents_in_force(
+    client: &impl GenericClient,
+    person_id: i64,
+    party_id: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(ConsentChoices, DateTime<Utc>)>> {
+    let statement = client
+        .prepare_cached(
+            "select medication, checkups, diagnosis, surgery, expires_at from consents
+             where person_id = $1 and party_id = $2 and expires_at > $3
+             order by given_at desc limit 1",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&person_id, &party_id, &now])
+        .await?
+        .map(|row| {
+            (
+                ConsentChoices {
+                    medication: row.get(0),
+                    checkups: row.get(1),
+                    diagnosis: row.get(2),
+                    surgery: row.get(3),
+                },
+                row.get(4),
+            )
+        }))
+}
