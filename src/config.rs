@@ -9,6 +9,10 @@
 //! | `log_format` | `ONSHI_LOG_FORMAT` (`text` or `json`) | `text` |
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
+//! | `jpki_trust_dir` | `ONSHI_JPKI_TRUST_DIR` | none: the card path answers 503 `card.not_configured` |
+//! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` | none (no revocation list: nothing is revoked) |
+//! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
+//! | `challenge_seconds` | `ONSHI_CHALLENGE_SECONDS` | 120 |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -31,6 +35,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub auth_cache_seconds: u64,
     pub audit_batch_max: usize,
+    pub jpki_trust_dir: Option<PathBuf>,
+    pub jpki_crl_dir: Option<PathBuf>,
+    pub trust_reload_seconds: u64,
+    pub challenge_seconds: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -50,6 +58,10 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             auth_cache_seconds: 30,
             audit_batch_max: 4096,
+            jpki_trust_dir: None,
+            jpki_crl_dir: None,
+            trust_reload_seconds: 300,
+            challenge_seconds: 120,
         }
     }
 }
@@ -64,6 +76,10 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("auth_cache_seconds", &self.auth_cache_seconds)
             .field("audit_batch_max", &self.audit_batch_max)
+            .field("jpki_trust_dir", &self.jpki_trust_dir)
+            .field("jpki_crl_dir", &self.jpki_crl_dir)
+            .field("trust_reload_seconds", &self.trust_reload_seconds)
+            .field("challenge_seconds", &self.challenge_seconds)
             .finish()
     }
 }
@@ -128,6 +144,22 @@ impl Settings {
             settings.audit_batch_max = v
                 .parse()
                 .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
+        }
+        if let Some(v) = env("ONSHI_JPKI_TRUST_DIR") {
+            settings.jpki_trust_dir = Some(v.into());
+        }
+        if let Some(v) = env("ONSHI_JPKI_CRL_DIR") {
+            settings.jpki_crl_dir = Some(v.into());
+        }
+        if let Some(v) = env("ONSHI_TRUST_RELOAD_SECONDS") {
+            settings.trust_reload_seconds = v
+                .parse()
+                .context("ONSHI_TRUST_RELOAD_SECONDS must be a number")?;
+        }
+        if let Some(v) = env("ONSHI_CHALLENGE_SECONDS") {
+            settings.challenge_seconds = v
+                .parse()
+                .context("ONSHI_CHALLENGE_SECONDS must be a number")?;
         }
         Ok(settings)
     }

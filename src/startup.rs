@@ -12,6 +12,7 @@ use tracing_actix_web::TracingLogger;
 use crate::api::auth::AuthCache;
 use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
+use crate::card::trust::TrustStore;
 use crate::config::Settings;
 
 pub struct Application {
@@ -35,6 +36,14 @@ impl Application {
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
+            trust: TrustStore::start(
+                settings.jpki_trust_dir.clone(),
+                settings.jpki_crl_dir.clone(),
+                Duration::from_secs(settings.trust_reload_seconds.max(1)),
+            )?,
+            challenge_lifetime: chrono::Duration::seconds(
+                i64::try_from(settings.challenge_seconds).unwrap_or(120),
+            ),
         });
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;

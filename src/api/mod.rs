@@ -7,9 +7,13 @@
 //! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
 //! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
+//! | `POST /v1/challenges` | facility | [`card`] |
+//! | `POST /v1/eligibility/card` | facility | [`card`] |
+//! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
 
 pub mod auth;
 pub mod body;
+pub mod card;
 pub mod eligibility;
 pub mod enrollments;
 pub mod error;
@@ -32,6 +36,8 @@ pub struct AppState {
     pub audit: AuditLog,
     pub link_key: Arc<LinkKey>,
     pub auth: AuthCache,
+    pub trust: crate::card::trust::TrustStore,
+    pub challenge_lifetime: chrono::Duration,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -44,6 +50,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/eligibility/batch",
                     web::post().to(eligibility::check_batch),
                 )
+                .route("/eligibility/card", web::post().to(card::check))
+                .route("/challenges", web::post().to(card::challenge))
+                .route("/card-links", web::post().to(card::link))
                 .route("/enrollments", web::post().to(enrollments::upload))
                 .route(
                     "/enrollments/{batch_id}",

@@ -21,6 +21,7 @@ use uuid::Uuid;
 pub enum DisclosureKind {
     EligibilityByNumber,
     EligibilityBatch,
+    EligibilityCard,
 }
 
 impl DisclosureKind {
@@ -28,6 +29,7 @@ impl DisclosureKind {
         match self {
             DisclosureKind::EligibilityByNumber => "eligibility.number",
             DisclosureKind::EligibilityBatch => "eligibility.batch",
+            DisclosureKind::EligibilityCard => "eligibility.card",
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct CaCert {
     pub not_before: i64,
     pub not_after: i64,
     pub cert: Certificate,
+    pub der: Vec<u8>,
 }
 
 impl CaCert {
@@ -62,7 +63,9 @@ impl Snapshot {
             }
             match read_der(&path, "CERTIFICATE").and_then(|der| ca_cert(&der)) {
                 Ok(ca) => snapshot.cas.push(ca),
-                Err(error) => tracing::debug!(file = %path.display(), %error, "not a CA certificate; skipped"),
+                Err(error) => {
+                    tracing::debug!(file = %path.display(), %error, "not a CA certificate; skipped")
+                }
             }
         }
         // Only CAs that chain to a self-signed anchor in the store are kept.
@@ -86,7 +89,9 @@ impl Snapshot {
                 }
                 match read_der(&path, "X509 CRL").and_then(|der| snapshot.add_crl(&der)) {
                     Ok(count) => tracing::debug!(file = %path.display(), count, "CRL loaded"),
-                    Err(error) => tracing::warn!(file = %path.display(), error = format!("{error:#}"), "CRL skipped"),
+                    Err(error) => {
+                        tracing::warn!(file = %path.display(), error = format!("{error:#}"), "CRL skipped")
+                    }
                 }
             }
         }
@@ -99,9 +104,14 @@ impl Snapshot {
         let ca = self
             .ca_named(&issuer)
             .context("the CRL's issuer is not a trusted CA")?;
-        let tbs = crl.tbs_cert_list.to_der()?;
+        let tbs = super::verify::signed_part(der).context("the CRL is not a signed structure")?;
         anyhow::ensure!(
-            signed_by(&ca.key, &crl.signature_algorithm, &tbs, crl.signature.as_bytes()),
+            signed_by(
+                &ca.key,
+                &crl.signature_algorithm,
+                tbs,
+                crl.signature.as_bytes()
+            ),
             "the CRL's signature does not verify"
         );
         if let Some(next) = crl.tbs_cert_list.next_update {
@@ -124,14 +134,13 @@ fn chains_to_anchor(cas: &[CaCert], ca: &CaCert) -> bool {
         let Some(issuer) = cas.iter().find(|c| c.subject == current.issuer) else {
             return false;
         };
-        let tbs = match current.cert.tbs_certificate.to_der() {
-            Ok(tbs) => tbs,
-            Err(_) => return false,
+        let Some(tbs) = super::verify::signed_part(&current.der) else {
+            return false;
         };
         if !signed_by(
             &issuer.key,
             &current.cert.signature_algorithm,
-            &tbs,
+            tbs,
             current.cert.signature.as_bytes(),
         ) {
             return false;
@@ -155,6 +164,7 @@ fn ca_cert(der: &[u8]) -> anyhow::Result<CaCert> {
         not_before: unix_seconds(&tbs.validity.not_before),
         not_after: unix_seconds(&tbs.validity.not_after),
         cert,
+        der: der.to_vec(),
     })
 }
 
@@ -181,7 +191,10 @@ fn read_der(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
     };
     let body = &text[start + begin.len()..];
     let stop = body.find(&end).context("unterminated PEM block")?;
-    let b64: String = body[..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = body[..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     use base64::Engine;
     Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
 }
@@ -198,13 +211,21 @@ impl TrustStore {
     ///
     /// # Errors
     /// The first load fails (a configured directory that cannot be read).
-    pub fn start(trust_dir: Option<PathBuf>, crl_dir: Option<PathBuf>, every: Duration) -> anyhow::Result<Self> {
+    pub fn start(
+        trust_dir: Option<PathBuf>,
+        crl_dir: Option<PathBuf>,
+        every: Duration,
+    ) -> anyhow::Result<Self> {
         let store = TrustStore::default();
         let Some(trust_dir) = trust_dir else {
             return Ok(store);
         };
         let first = Snapshot::load(&trust_dir, crl_dir.as_deref())?;
-        tracing::info!(cas = first.cas.len(), revoked_lists = first.revoked.len(), "JPKI trust store loaded");
+        tracing::info!(
+            cas = first.cas.len(),
+            revoked_lists = first.revoked.len(),
+            "JPKI trust store loaded"
+        );
         store.set(first);
         let reloader = store.clone();
         tokio::spawn(async move {
@@ -215,7 +236,10 @@ impl TrustStore {
                 let (t, c) = (trust_dir.clone(), crl_dir.clone());
                 match tokio::task::spawn_blocking(move || Snapshot::load(&t, c.as_deref())).await {
                     Ok(Ok(snapshot)) => reloader.set(snapshot),
-                    Ok(Err(error)) => tracing::warn!(error = format!("{error:#}"), "trust store reload failed; keeping the previous one"),
+                    Ok(Err(error)) => tracing::warn!(
+                        error = format!("{error:#}"),
+                        "trust store reload failed; keeping the previous one"
+                    ),
                     Err(error) => tracing::warn!(%error, "trust store reload panicked"),
                 }
             }

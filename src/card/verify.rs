@@ -80,8 +80,13 @@ pub fn verify(
     let tbs = &cert.tbs_certificate;
     let issuer = tbs.issuer.to_der().map_err(|_| Rejection::Malformed)?;
     let ca = trust.ca_named(&issuer).ok_or(Rejection::UnknownIssuer)?;
-    let tbs_der = tbs.to_der().map_err(|_| Rejection::Malformed)?;
-    if !signed_by(&ca.key, &cert.signature_algorithm, &tbs_der, cert.signature.as_bytes()) {
+    let tbs_der = signed_part(cert_der).ok_or(Rejection::Malformed)?;
+    if !signed_by(
+        &ca.key,
+        &cert.signature_algorithm,
+        tbs_der,
+        cert.signature.as_bytes(),
+    ) {
         return Err(Rejection::ChainSignature);
     }
     let now_s = now.timestamp();
@@ -90,12 +95,18 @@ pub fn verify(
     }
     let not_after = DateTime::from_timestamp(unix_seconds(&tbs.validity.not_after), 0)
         .ok_or(Rejection::Malformed)?;
-    let grace_end = not_after.checked_add_months(Months::new(3)).ok_or(Rejection::Malformed)?;
+    let grace_end = not_after
+        .checked_add_months(Months::new(3))
+        .ok_or(Rejection::Malformed)?;
     if now > grace_end {
         return Err(Rejection::Expired);
     }
     let serial = tbs.serial_number.as_bytes().to_vec();
-    if trust.revoked.get(&issuer).is_some_and(|set| set.contains(&serial)) {
+    if trust
+        .revoked
+        .get(&issuer)
+        .is_some_and(|set| set.contains(&serial))
+    {
         return Err(Rejection::Revoked);
     }
     if let Some((nonce, signature)) = proof {
@@ -120,6 +131,15 @@ pub fn verify(
     })
 }
 
+/// The bytes of the first element of a signed structure (`tbsCertificate`, `tbsCertList`) exactly
+/// as received: signatures are checked over these, never over a re-encoding.
+pub fn signed_part(der_bytes: &[u8]) -> Option<&[u8]> {
+    use der::Reader;
+    let outer = der::asn1::AnyRef::from_der(der_bytes).ok()?;
+    let mut reader = der::SliceReader::new(outer.value()).ok()?;
+    reader.tlv_bytes().ok()
+}
+
 /// Whether `signature` over `data` verifies with `key` under sha256WithRSAEncryption (the only
 /// algorithm the JPKI uses).
 pub fn signed_by(
@@ -133,7 +153,11 @@ pub fn signed_by(
     };
     algorithm.oid == SHA256_WITH_RSA
         && key
-            .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(data), signature)
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(data),
+                signature,
+            )
             .is_ok()
 }
 

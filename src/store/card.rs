@@ -21,7 +21,10 @@ pub async fn insert_challenge(
         )
         .await?;
     client
-        .execute(&statement, &[&id, &party_id, &nonce.as_slice(), &expires_at])
+        .execute(
+            &statement,
+            &[&id, &party_id, &nonce.as_slice(), &expires_at],
+        )
         .await?;
     Ok(())
 }
@@ -88,7 +91,10 @@ pub async fn linked_person(
 ///
 /// # Errors
 /// Database failures.
-pub async fn person_by_link(client: &impl GenericClient, link: &[u8; 32]) -> anyhow::Result<Option<i64>> {
+pub async fn person_by_link(
+    client: &impl GenericClient,
+    link: &[u8; 32],
+) -> anyhow::Result<Option<i64>> {
     let statement = client
         .prepare_cached("select id from persons where link = $1")
         .await?;
@@ -125,7 +131,10 @@ pub async fn link(
         )
         .await?;
     Ok(client
-        .query_one(&statement, &[&issuer, &serial, &person_id, &not_after, &linked_by])
+        .query_one(
+            &statement,
+            &[&issuer, &serial, &person_id, &not_after, &linked_by],
+        )
         .await?
         .get(0))
 }

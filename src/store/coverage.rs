@@ -35,9 +35,8 @@ pub async fn candidates(
         care.push(q.date_of_care);
     }
     let statement = client
-        .prepare_cached(
-            &format!(
-                "select q.ord, {CANDIDATE_COLUMNS}
+        .prepare_cached(&format!(
+            "select q.ord, {CANDIDATE_COLUMNS}
              from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
                   with ordinality as q(ins, sym, num, br, birth, care, ord)
              join coverages c
@@ -50,8 +49,7 @@ pub async fn candidates(
              left join insurers i on i.insurer_number = c.insurer_number
              where v.birth_date = q.birth
              order by q.ord, c.branch, c.acquired_on"
-            ),
-        )
+        ))
         .await?;
     let rows = client
         .query(
@@ -91,7 +89,9 @@ pub async fn candidates_of_person(
              order by c.acquired_on, c.id"
         ))
         .await?;
-    let rows = client.query(&statement, &[&person_id, &date_of_care]).await?;
+    let rows = client
+        .query(&statement, &[&person_id, &date_of_care])
+        .await?;
     Ok(rows.iter().map(candidate).collect())
 }
 

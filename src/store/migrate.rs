@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_audit.sql",
         include_str!("../../schema/0002_audit.sql"),
     ),
+    (
+        3,
+        "0003_card.sql",
+        include_str!("../../schema/0003_card.sql"),
+    ),
 ];
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.

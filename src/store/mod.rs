@@ -3,6 +3,7 @@
 //! and a transaction dropped early rolls back.
 
 pub mod audit;
+pub mod card;
 pub mod coverage;
 pub mod enrollment;
 pub mod migrate;

@@ -31,15 +31,20 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false).await
+    spawn(false, None).await
+}
+
+/// Like [`spawn_app`], with the JPKI trust store (and CRLs) read from `pki_dir`.
+pub async fn spawn_app_with_pki(pki_dir: &std::path::Path) -> TestApp {
+    spawn(false, Some(pki_dir)).await
 }
 
 /// Like [`spawn_app`], but the server reaches the database through a proxy the test can cut.
 pub async fn spawn_app_behind_proxy() -> TestApp {
-    spawn(true).await
+    spawn(true, None).await
 }
 
-async fn spawn(behind_proxy: bool) -> TestApp {
+async fn spawn(behind_proxy: bool, pki_dir: Option<&std::path::Path>) -> TestApp {
     // Logs only when asked for (RUST_LOG=...), to keep test output readable.
     if std::env::var_os("RUST_LOG").is_some() {
         onshi::telemetry::init(onshi::config::LogFormat::Text);
@@ -70,6 +75,8 @@ async fn spawn(behind_proxy: bool) -> TestApp {
         pool_size: 4,
         link_key_file: Some(link_key_file.clone()),
         auth_cache_seconds: 0,
+        jpki_trust_dir: pki_dir.map(|d| d.to_path_buf()),
+        jpki_crl_dir: pki_dir.map(|d| d.to_path_buf()),
         ..Settings::default()
     };
     let app = Application::build(&settings).await.expect("the app builds");

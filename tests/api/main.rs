@@ -2,7 +2,9 @@
 
 mod audit;
 mod batch;
+mod card;
 mod eligibility;
 mod enrollments;
 mod health;
 mod helpers;
+mod reader;

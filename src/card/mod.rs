@@ -1,0 +1,248 @@
+//! The My Number card path, server side.
+//!
+//! A facility asks for a challenge (a single-use nonce bound to it, short-lived); the reader has
+//! the card sign it and sends certificate, challenge id and signature. The server takes the
+//! challenge (atomically, so a replay fails), verifies the certificate and the signature
+//! ([`verify`]), maps the certificate to the person it was linked to, and answers exactly as
+//! eligibility by number does for that person on the date of care. Consents given at the reader
+//! are stored with their time and are in force for 24 hours.
+
+pub mod trust;
+pub mod verify;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use rand::RngCore;
+use uuid::Uuid;
+
+use crate::audit::{AuditLog, Disclosure, DisclosureKind};
+use crate::eligibility::{decide, Advisory, Answer};
+use crate::store::card::{self as store, ConsentChoices, Taken};
+use trust::Snapshot;
+use verify::{Rejection, VerifiedCard};
+
+/// How long consents given at the reader stay in force.
+pub const CONSENT_HOURS: i64 = 24;
+
+/// A challenge as handed to the reader.
+pub struct Challenge {
+    pub id: Uuid,
+    pub nonce: [u8; 32],
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a card check or link was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("the card path is not configured")]
+    NotConfigured,
+    #[error("unknown challenge")]
+    ChallengeUnknown,
+    #[error("challenge already used")]
+    ChallengeUsed,
+    #[error("challenge expired")]
+    ChallengeExpired,
+    #[error("challenge of another party")]
+    ChallengeOtherParty,
+    #[error("{}", .0.code())]
+    Rejected(Rejection),
+    #[error("certificate not linked")]
+    NotLinked,
+    #[error("no person with this individual number")]
+    PersonUnknown,
+    #[error("certificate linked to another person")]
+    LinkedElsewhere,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Issues a challenge for `party_id`, valid for `lifetime`.
+///
+/// # Errors
+/// Database failures.
+pub async fn new_challenge(
+    pool: &Pool,
+    party_id: i64,
+    lifetime: Duration,
+) -> anyhow::Result<Challenge> {
+    let mut nonce = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let challenge = Challenge {
+        id: Uuid::new_v4(),
+        nonce,
+        expires_at: Utc::now() + lifetime,
+    };
+    let client = pool.get().await?;
+    store::insert_challenge(
+        &client,
+        challenge.id,
+        party_id,
+        &challenge.nonce,
+        challenge.expires_at,
+    )
+    .await?;
+    Ok(challenge)
+}
+
+/// What the reader sent.
+pub struct CardProof<'a> {
+    pub certificate: &'a [u8],
+    pub challenge_id: Uuid,
+    pub signature: &'a [u8],
+}
+
+/// Takes the challenge and verifies certificate and signature.
+async fn prove(
+    client: &deadpool_postgres::Client,
+    trust: Option<&Snapshot>,
+    party_id: i64,
+    proof: &CardProof<'_>,
+    now: DateTime<Utc>,
+) -> Result<VerifiedCard, CardError> {
+    let trust = trust.ok_or(CardError::NotConfigured)?;
+    let (owner, nonce, expires_at) = match store::take_challenge(client, proof.challenge_id).await?
+    {
+        Taken::Fresh {
+            party_id,
+            nonce,
+            expires_at,
+        } => (party_id, nonce, expires_at),
+        Taken::AlreadyUsed => return Err(CardError::ChallengeUsed),
+        Taken::Unknown => return Err(CardError::ChallengeUnknown),
+    };
+    if owner != party_id {
+        return Err(CardError::ChallengeOtherParty);
+    }
+    if expires_at < now {
+        return Err(CardError::ChallengeExpired);
+    }
+    verify::verify(
+        trust,
+        proof.certificate,
+        Some((&nonce, proof.signature)),
+        now,
+    )
+    .map_err(CardError::Rejected)
+}
+
+/// Eligibility of the card's holder on the date of care; the consents are stored with it.
+///
+/// # Errors
+/// A [`CardError`] for each way the card can be refused; database and audit failures.
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    pool: &Pool,
+    audit: &AuditLog,
+    trust: Option<&Snapshot>,
+    party_id: i64,
+    proof: &CardProof<'_>,
+    date_of_care: NaiveDate,
+    consents: ConsentChoices,
+) -> Result<Answer, CardError> {
+    let now = Utc::now();
+    let client = pool.get().await.map_err(anyhow::Error::new)?;
+    let card = prove(&client, trust, party_id, proof, now).await?;
+    let person_id = store::linked_person(&client, &card.issuer, &card.serial)
+        .await?
+        .ok_or(CardError::NotLinked)?;
+    let candidates =
+        crate::store::coverage::candidates_of_person(&client, person_id, date_of_care).await?;
+    let (validity, chosen) = decide(date_of_care, &candidates);
+    let check_id = Uuid::new_v4();
+    store::insert_consents(
+        &client,
+        person_id,
+        party_id,
+        check_id,
+        consents,
+        now,
+        now + Duration::hours(CONSENT_HOURS),
+    )
+    .await?;
+    drop(client);
+    audit
+        .record(vec![Disclosure {
+            at: now,
+            party_id,
+            person_id: chosen.map(|c| c.person_id),
+            coverage_id: chosen.map(|c| c.coverage_id),
+            kind: DisclosureKind::EligibilityCard,
+            check_id,
+            validity: validity.code(),
+        }])
+        .await?;
+    let mut answer = Answer::new(validity, chosen, date_of_care, check_id);
+    answer.advisories.extend(certificate_advisories(&card, now));
+    Ok(answer)
+}
+
+fn certificate_advisories(card: &VerifiedCard, now: DateTime<Utc>) -> Vec<Advisory> {
+    let day = card.not_after.date_naive();
+    if card.in_grace {
+        vec![Advisory {
+            code: "card.certificate_expired",
+            message: format!(
+                "The card's certificate expired on {day}; eligibility is served for three months after expiry. The person should renew it at the town hall."
+            ),
+        }]
+    } else if card.not_after < now + Duration::days(90) {
+        vec![Advisory {
+            code: "card.certificate_expires_soon",
+            message: format!("The card's certificate expires on {day}; the person should renew it at the town hall."),
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Links the card's certificate to the person holding `link` (the keyed value of their My
+/// Number). With a `proof`, the card must sign a challenge of `party_id`; without (an operator),
+/// the certificate must only be valid and trusted.
+///
+/// # Errors
+/// A [`CardError`]: the card is refused, no person has that number, or the certificate is
+/// linked to someone else already.
+pub async fn link(
+    pool: &Pool,
+    trust: Option<&Snapshot>,
+    party_id: Option<i64>,
+    certificate: &[u8],
+    proof: Option<(Uuid, &[u8])>,
+    link: &crate::domain::PersonLink,
+) -> Result<DateTime<Utc>, CardError> {
+    let now = Utc::now();
+    let client = pool.get().await.map_err(anyhow::Error::new)?;
+    let card = match (proof, party_id) {
+        (Some((challenge_id, signature)), Some(party)) => {
+            let proof = CardProof {
+                certificate,
+                challenge_id,
+                signature,
+            };
+            prove(&client, trust, party, &proof, now).await?
+        }
+        _ => verify::verify(
+            trust.ok_or(CardError::NotConfigured)?,
+            certificate,
+            None,
+            now,
+        )
+        .map_err(CardError::Rejected)?,
+    };
+    let person_id = store::person_by_link(&client, link.as_bytes())
+        .await?
+        .ok_or(CardError::PersonUnknown)?;
+    let linked = store::link(
+        &client,
+        &card.issuer,
+        &card.serial,
+        person_id,
+        card.not_after,
+        party_id,
+    )
+    .await?;
+    if linked != person_id {
+        return Err(CardError::LinkedElsewhere);
+    }
+    Ok(card.not_after)
+}
