@@ -12,7 +12,7 @@
 //! Deliberate simplifications: ages are planned so nobody reaches 75 while on an employee or
 //! 国保 coverage (no automatic move to 後期高齢者医療); every family member of a 国保 household is
 //! written as relationship 2 after the head, as for employee insurance; all dates other than
-//! birth dates, including valid-to dates, stay within 2015-01-01..=2026-11-30.
+//! birth dates, including valid-to dates, stay within 2015-01-01..=2026-10-31 (the data is "as of" the end of October 2026, so no one is born after a check made today).
 //!
 //! The My Numbers are checksum-valid numbers derived from a counter; they were not issued to
 //! anyone and belong to no real person.

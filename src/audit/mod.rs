@@ -47,9 +47,17 @@ pub struct Disclosure {
     pub validity: i16,
 }
 
+/// Why a group of records was not written, shared by every request of the group.
+#[derive(Clone, Debug)]
+struct WriteFailure {
+    /// The database could not be reached (as opposed to a bug or a schema problem).
+    unavailable: bool,
+    cause: String,
+}
+
 struct Pending {
     records: Vec<Disclosure>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), WriteFailure>>,
 }
 
 /// The handle requests use to record disclosures. Cheap to clone.
@@ -91,8 +99,15 @@ impl AuditLog {
             .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(anyhow::Error::new(std::io::Error::other(cause))
+            // An io::Error is what the HTTP layer reads as "database unavailable" (503).
+            Ok(Err(WriteFailure {
+                unavailable: true,
+                cause,
+            })) => Err(anyhow::Error::new(std::io::Error::other(cause))
                 .context("writing the audit record")),
+            Ok(Err(WriteFailure { cause, .. })) => {
+                Err(anyhow::anyhow!(cause).context("writing the audit record"))
+            }
             Err(_) => anyhow::bail!("the audit writer stopped before committing"),
         }
     }
@@ -138,8 +153,10 @@ async fn writer(
                 records = records.len(),
                 "audit write failed"
             );
-            // An io::Error marks it as "unavailable" for the HTTP layer's classification.
-            format!("{error:#}")
+            WriteFailure {
+                unavailable: crate::store::is_unavailable(&error),
+                cause: format!("{error:#}"),
+            }
         });
         for pending in group {
             let _ = pending.done.send(outcome.clone());

@@ -7,13 +7,13 @@ pub(super) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("the generator only builds real calendar dates")
 }
 
-/// The first and last day any change, card or certificate date may fall on.
+/// The first and last day any birth, change,, card or certificate date may fall on.
 pub(super) fn date_min() -> NaiveDate {
     date(2015, 1, 1)
 }
 /// See [`date_min`].
 pub(super) fn date_max() -> NaiveDate {
-    date(2026, 11, 30)
+    date(2026, 10, 31)
 }
 
 pub(super) fn ymd(d: NaiveDate) -> String {

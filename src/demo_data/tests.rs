@@ -72,7 +72,7 @@ impl R<'_> {
 }
 
 fn in_file_range(d: NaiveDate) -> bool {
-    (NaiveDate::from_ymd_opt(2015, 1, 1).unwrap()..=NaiveDate::from_ymd_opt(2026, 11, 30).unwrap())
+    (NaiveDate::from_ymd_opt(2015, 1, 1).unwrap()..=NaiveDate::from_ymd_opt(2026, 10, 31).unwrap())
         .contains(&d)
 }
 

@@ -112,7 +112,10 @@ pub fn desk_message(e: &Error) -> String {
                 }
                 _ => "Check the input and start again.",
             };
-            format!("{e}{at}. {advice}")
+            // The server's message usually ends its own sentence.
+            let text = format!("{e}{at}");
+            let stop = if text.ends_with('.') { "" } else { "." };
+            format!("{text}{stop} {advice}")
         }
         Error::Unexpected(err) => {
             format!("unexpected failure: {err:#}. Start again; if it repeats, tell IT.")
