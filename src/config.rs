@@ -9,6 +9,11 @@
 //! | `log_format` | `ONSHI_LOG_FORMAT` (`text` or `json`) | `text` |
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
+//! | `health_id.key_file` | `ONSHI_HEALTH_ID_KEY_FILE` (hex master key, development) | none; `ONSHI_HEALTH_ID_KEY` (hex) may be used instead |
+//! | `health_id.pkcs11_module` | `ONSHI_PKCS11_MODULE` (when set, the token is used) | none |
+//! | `health_id.pkcs11_token_label` | `ONSHI_PKCS11_TOKEN_LABEL` | none |
+//! | `health_id.pkcs11_pin_file` | `ONSHI_PKCS11_PIN_FILE` | none |
+//! | `health_id.pkcs11_key_label` | `ONSHI_PKCS11_KEY_LABEL` | `onshi-health-id` |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -31,6 +36,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub auth_cache_seconds: u64,
     pub audit_batch_max: usize,
+    pub health_id: crate::health_id::keys::KeySettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -50,6 +56,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             auth_cache_seconds: 30,
             audit_batch_max: 4096,
+            health_id: Default::default(),
         }
     }
 }
@@ -64,6 +71,7 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("auth_cache_seconds", &self.auth_cache_seconds)
             .field("audit_batch_max", &self.audit_batch_max)
+            .field("health_id", &self.health_id)
             .finish()
     }
 }
@@ -129,6 +137,7 @@ impl Settings {
                 .parse()
                 .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
         }
+        settings.health_id.apply_env(&env);
         Ok(settings)
     }
 

@@ -35,6 +35,7 @@ impl Application {
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
+            health_ids: settings.health_id.open()?.map(Arc::new),
         });
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;

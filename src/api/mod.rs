@@ -7,6 +7,8 @@
 //! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
 //! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
+//! | `POST /v1/purposes`, `POST /v1/health-ids/reissue` | admin | [`health_ids`] |
+//! | `POST /v1/health-ids`, `POST /v1/health-ids/resolve` | parties of the purpose | [`health_ids`] |
 
 pub mod auth;
 pub mod body;
@@ -14,6 +16,7 @@ pub mod eligibility;
 pub mod enrollments;
 pub mod error;
 pub mod health;
+pub mod health_ids;
 
 use std::sync::Arc;
 
@@ -32,6 +35,7 @@ pub struct AppState {
     pub audit: AuditLog,
     pub link_key: Arc<LinkKey>,
     pub auth: AuthCache,
+    pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -48,7 +52,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/enrollments/{batch_id}",
                     web::get().to(enrollments::report),
-                ),
+                )
+                .configure(health_ids::routes),
         )
         .default_service(web::to(not_found));
 }

@@ -18,6 +18,8 @@ use uuid::Uuid;
 pub enum DisclosureKind {
     EligibilityByNumber,
     EligibilityBatch,
+    HealthIdIssue,
+    HealthIdResolve,
 }
 
 impl DisclosureKind {
@@ -25,6 +27,8 @@ impl DisclosureKind {
         match self {
             DisclosureKind::EligibilityByNumber => "eligibility.number",
             DisclosureKind::EligibilityBatch => "eligibility.batch",
+            DisclosureKind::HealthIdIssue => "health_id.issue",
+            DisclosureKind::HealthIdResolve => "health_id.resolve",
         }
     }
 }

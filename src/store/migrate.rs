@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_audit.sql",
         include_str!("../../schema/0002_audit.sql"),
     ),
+    (
+        4,
+        "0004_health_ids.sql",
+        include_str!("../../schema/0004_health_ids.sql"),
+    ),
 ];
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod coverage;
 pub mod enrollment;
+pub mod health_id;
 pub mod migrate;
 pub mod parties;
 
