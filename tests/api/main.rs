@@ -4,4 +4,5 @@ mod batch;
 mod eligibility;
 mod enrollments;
 mod health;
+mod health_ids;
 mod helpers;
