@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PartyCommand,
     },
+    /// Manage health-ID purposes: register, re-issue one ID, rotate the key.
+    Purpose {
+        #[command(subcommand)]
+        command: crate::health_id::cli::PurposeCommand,
+    },
     /// Check the access audit.
     Audit {
         #[command(subcommand)]
@@ -134,6 +139,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                     insurer_numbers,
                 },
         } => party_add(settings, role.into(), name, code, insurer_numbers).await,
+        Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

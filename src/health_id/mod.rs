@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`derive`] | the format: MAC input, 160 kept bits, Crockford base32 with a mod-37 check symbol |
 //! | [`keys`] | the key sources: in-process master key with HKDF per purpose, or a PKCS#11 token |
+//! | [`cli`] | `onshi purpose add / rotate-key / reissue` |
 //! | [`rotation`] | the resumable job that re-issues a whole purpose under a new key version |
 //!
 //! An ID is derived, not drawn, so the same person, purpose, key version and epoch always give
@@ -14,6 +15,7 @@
 //! forbids deriving one number from the other), and the internal person id is sequential, so a
 //! leaked purpose key would let anyone enumerate every ID from it.
 
+pub mod cli;
 pub mod derive;
 pub mod keys;
 pub mod rotation;
