@@ -43,27 +43,81 @@ pub struct Inputs<'a> {
 /// the order tag, format version, purpose, key version, base, epoch, counter. Length prefixes make
 /// the encoding injective: no two different inputs share a message.
 pub fn message(inputs: &Inputs<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(96 + inputs.purpose.len());
-    put(&mut out, DOMAIN_TAG);
-    put(&mut out, &[FORMAT_VERSION]);
-    put(&mut out, inputs.purpose.as_bytes());
-    put(&mut out, &inputs.key_version.to_be_bytes());
-    put(&mut out, inputs.base);
-    put(&mut out, &inputs.epoch.to_be_bytes());
-    put(&mut out, &inputs.counter.to_be_bytes());
+    let mut out = Vec::with_capacity(MESSAGE_FIXED + inputs.purpose.len());
+    write_message(&mut out, inputs);
     out
 }
 
+/// The message length without the purpose name: seven length prefixes and the fixed fields.
+const MESSAGE_FIXED: usize = 7 * 4 + DOMAIN_TAG.len() + 1 + 4 + 32 + 4 + 4;
+
+/// Calls `f` with the message, built on the stack when it fits (every valid purpose name does):
+/// issuance then allocates nothing but the ID's string.
+pub fn with_message<R>(inputs: &Inputs<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 256;
+    if MESSAGE_FIXED + inputs.purpose.len() > STACK {
+        return f(&message(inputs));
+    }
+    let mut buf = [0u8; STACK];
+    let mut out = SliceWriter {
+        buf: &mut buf,
+        len: 0,
+    };
+    write_message(&mut out, inputs);
+    let len = out.len;
+    f(&buf[..len])
+}
+
+/// Where a message is written: a `Vec`, or a stack buffer known to be large enough.
+pub(crate) trait Sink {
+    fn put_bytes(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+struct SliceWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Sink for SliceWriter<'_> {
+    fn put_bytes(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+fn write_message(out: &mut impl Sink, inputs: &Inputs<'_>) {
+    put(out, DOMAIN_TAG);
+    put(out, &[FORMAT_VERSION]);
+    put(out, inputs.purpose.as_bytes());
+    put(out, &inputs.key_version.to_be_bytes());
+    put(out, inputs.base);
+    put(out, &inputs.epoch.to_be_bytes());
+    put(out, &inputs.counter.to_be_bytes());
+}
+
 /// Appends one length-prefixed field.
-pub(crate) fn put(out: &mut Vec<u8>, field: &[u8]) {
+pub(crate) fn put(out: &mut impl Sink, field: &[u8]) {
     let len = u32::try_from(field.len()).expect("fields are at most a few hundred bytes");
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(field);
+    out.put_bytes(&len.to_be_bytes());
+    out.put_bytes(field);
 }
 
 /// A health ID in canonical form: 32 Crockford base32 symbols and one mod-37 check symbol.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct HealthId(String);
+/// Held inline (no allocation): deriving one is on the issuance path.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HealthId([u8; ENCODED_LEN]);
+
+impl std::fmt::Debug for HealthId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("HealthId").field(&self.as_str()).finish()
+    }
+}
 
 impl HealthId {
     /// The ID of a MAC: its first [`ID_BYTES`] bytes, encoded.
@@ -74,17 +128,14 @@ impl HealthId {
     }
 
     fn from_bytes(bytes: &[u8; ID_BYTES]) -> Self {
-        let mut out = String::with_capacity(ENCODED_LEN);
-        for group in bytes.chunks_exact(5) {
-            let mut value = 0u64;
-            for &b in group {
-                value = (value << 8) | u64::from(b);
-            }
-            for i in (0..8).rev() {
-                out.push(char::from(ALPHABET[((value >> (i * 5)) & 31) as usize]));
+        let mut out = [0u8; ENCODED_LEN];
+        for (group, symbols) in bytes.chunks_exact(5).zip(out.chunks_exact_mut(8)) {
+            let value = group.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+            for (i, symbol) in symbols.iter_mut().enumerate() {
+                *symbol = ALPHABET[((value >> (35 - 5 * i)) & 31) as usize];
             }
         }
-        out.push(char::from(CHECK_ALPHABET[usize::from(mod37(bytes))]));
+        out[DATA_SYMBOLS] = CHECK_ALPHABET[usize::from(mod37(bytes))];
         HealthId(out)
     }
 
@@ -139,15 +190,17 @@ impl HealthId {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("only the ASCII alphabets are ever stored")
     }
 }
 
 /// The kept bytes as one big-endian number, modulo 37 (Crockford's check).
 fn mod37(bytes: &[u8]) -> u8 {
-    let r = bytes
-        .iter()
-        .fold(0u32, |r, &b| (r * 256 + u32::from(b)) % 37);
+    // Seven bytes at a time: 37 · 2^56 still fits a u64.
+    let r = bytes.chunks(7).fold(0u64, |r, chunk| {
+        let value = chunk.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+        ((r << (8 * chunk.len())) | value) % 37
+    });
     u8::try_from(r).expect("a remainder of 37 fits a byte")
 }
 
@@ -245,6 +298,21 @@ mod tests {
         assert_eq!(HealthId::parse("ABC").unwrap_err().kind, "format");
         let bad_symbol = format!("U{}", &id.as_str()[1..]);
         assert_eq!(HealthId::parse(&bad_symbol).unwrap_err().kind, "format");
+    }
+
+    #[test]
+    fn the_stack_message_equals_the_heap_one() {
+        let long = "p".repeat(300);
+        for purpose in ["regional-care", long.as_str()] {
+            let inputs = Inputs {
+                purpose,
+                key_version: 3,
+                base: &[9; 32],
+                epoch: 2,
+                counter: 1,
+            };
+            assert_eq!(with_message(&inputs, <[u8]>::to_vec), message(&inputs));
+        }
     }
 
     #[test]

@@ -137,7 +137,9 @@ async fn purpose_for(
 /// # Errors
 /// The key source failed.
 pub fn derive_id(key: &Keyed<'_>, inputs: &Inputs<'_>) -> anyhow::Result<HealthId> {
-    Ok(HealthId::from_mac(&key.mac(&derive::message(inputs))?))
+    Ok(HealthId::from_mac(&derive::with_message(inputs, |m| {
+        key.mac(m)
+    })?))
 }
 
 /// Derives and records a new current ID, re-deriving with the next counter while the ID is taken.
