@@ -53,6 +53,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CardCommand,
     },
+    /// Manage health-ID purposes: register, re-issue one ID, rotate the key.
+    Purpose {
+        #[command(subcommand)]
+        command: crate::health_id::cli::PurposeCommand,
+    },
     /// Check the access audit.
     Audit {
         #[command(subcommand)]
@@ -154,6 +159,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         Command::Card {
             command: CardCommand::Link { certificate },
         } => card_link(settings, &certificate).await,
+        Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

@@ -13,6 +13,11 @@
 //! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` | none (no revocation list: nothing is revoked) |
 //! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
 //! | `challenge_seconds` | `ONSHI_CHALLENGE_SECONDS` | 120 |
+//! | `health_id.key_file` | `ONSHI_HEALTH_ID_KEY_FILE` (hex master key, development) | none; `ONSHI_HEALTH_ID_KEY` (hex) may be used instead |
+//! | `health_id.pkcs11_module` | `ONSHI_PKCS11_MODULE` (when set, the token is used) | none |
+//! | `health_id.pkcs11_token_label` | `ONSHI_PKCS11_TOKEN_LABEL` | none |
+//! | `health_id.pkcs11_pin_file` | `ONSHI_PKCS11_PIN_FILE` | none |
+//! | `health_id.pkcs11_key_label` | `ONSHI_PKCS11_KEY_LABEL` | `onshi-health-id` |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -39,6 +44,7 @@ pub struct Settings {
     pub jpki_crl_dir: Option<PathBuf>,
     pub trust_reload_seconds: u64,
     pub challenge_seconds: u64,
+    pub health_id: crate::health_id::keys::KeySettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -62,6 +68,7 @@ impl Default for Settings {
             jpki_crl_dir: None,
             trust_reload_seconds: 300,
             challenge_seconds: 120,
+            health_id: Default::default(),
         }
     }
 }
@@ -80,6 +87,7 @@ impl std::fmt::Debug for Settings {
             .field("jpki_crl_dir", &self.jpki_crl_dir)
             .field("trust_reload_seconds", &self.trust_reload_seconds)
             .field("challenge_seconds", &self.challenge_seconds)
+            .field("health_id", &self.health_id)
             .finish()
     }
 }
@@ -161,6 +169,7 @@ impl Settings {
                 .parse()
                 .context("ONSHI_CHALLENGE_SECONDS must be a number")?;
         }
+        settings.health_id.apply_env(&env);
         Ok(settings)
     }
 

@@ -14,6 +14,7 @@ pub mod demo_data;
 pub mod domain;
 pub mod eligibility;
 pub mod enrollment;
+pub mod health_id;
 pub mod parties;
 pub mod startup;
 pub mod store;

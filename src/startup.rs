@@ -44,6 +44,7 @@ impl Application {
             challenge_lifetime: chrono::Duration::seconds(
                 i64::try_from(settings.challenge_seconds).unwrap_or(120),
             ),
+            health_ids: settings.health_id.open()?.map(Arc::new),
         });
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;

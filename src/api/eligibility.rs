@@ -114,7 +114,10 @@ pub async fn check_batch(
 }
 
 /// Parses one query object into domain types; the first problem found is reported.
-fn parse_query(value: &serde_json::Value, today: NaiveDate) -> Result<Query, ClientError> {
+pub(super) fn parse_query(
+    value: &serde_json::Value,
+    today: NaiveDate,
+) -> Result<Query, ClientError> {
     let serde_json::Value::Object(map) = value else {
         return Err(ClientError::new(
             StatusCode::BAD_REQUEST,

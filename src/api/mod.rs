@@ -10,6 +10,8 @@
 //! | `POST /v1/challenges` | facility | [`card`] |
 //! | `POST /v1/eligibility/card` | facility | [`card`] |
 //! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
+//! | `POST /v1/purposes`, `POST /v1/health-ids/reissue` | admin | [`health_ids`] |
+//! | `POST /v1/health-ids`, `POST /v1/health-ids/resolve` | parties of the purpose | [`health_ids`] |
 
 pub mod auth;
 pub mod body;
@@ -18,6 +20,7 @@ pub mod eligibility;
 pub mod enrollments;
 pub mod error;
 pub mod health;
+pub mod health_ids;
 
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ pub struct AppState {
     pub auth: AuthCache,
     pub trust: crate::card::trust::TrustStore,
     pub challenge_lifetime: chrono::Duration,
+    pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -57,7 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/enrollments/{batch_id}",
                     web::get().to(enrollments::report),
-                ),
+                )
+                .configure(health_ids::routes),
         )
         .default_service(web::to(not_found));
 }

@@ -22,6 +22,8 @@ pub enum DisclosureKind {
     EligibilityByNumber,
     EligibilityBatch,
     EligibilityCard,
+    HealthIdIssue,
+    HealthIdResolve,
 }
 
 impl DisclosureKind {
@@ -30,6 +32,8 @@ impl DisclosureKind {
             DisclosureKind::EligibilityByNumber => "eligibility.number",
             DisclosureKind::EligibilityBatch => "eligibility.batch",
             DisclosureKind::EligibilityCard => "eligibility.card",
+            DisclosureKind::HealthIdIssue => "health_id.issue",
+            DisclosureKind::HealthIdResolve => "health_id.resolve",
         }
     }
 }

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0003_card.sql",
         include_str!("../../schema/0003_card.sql"),
     ),
+    (
+        4,
+        "0004_health_ids.sql",
+        include_str!("../../schema/0004_health_ids.sql"),
+    ),
 ];
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.

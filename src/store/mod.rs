@@ -6,6 +6,7 @@ pub mod audit;
 pub mod card;
 pub mod coverage;
 pub mod enrollment;
+pub mod health_id;
 pub mod migrate;
 pub mod parties;
 

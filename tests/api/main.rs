@@ -6,5 +6,6 @@ mod card;
 mod eligibility;
 mod enrollments;
 mod health;
+mod health_ids;
 mod helpers;
 mod reader;
