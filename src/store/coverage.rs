@@ -47,8 +47,7 @@ pub async fn candidates(
                  where v.coverage_id = c.id and v.effective_on <= q.care
                  order by v.effective_on desc, v.id desc limit 1) v on true
              left join insurers i on i.insurer_number = c.insurer_number
-             where v.birth_date = q.birth
-             order by q.ord, c.branch, c.acquired_on"
+             where v.birth_date = q.birth"
         ))
         .await?;
     let rows = client
@@ -62,6 +61,11 @@ pub async fn candidates(
         let ord: i64 = row.get(0);
         let index = usize::try_from(ord - 1).expect("ordinality starts at 1");
         out[index].push(candidate(&row));
+    }
+    // Sorted here rather than in SQL: a Sort node costs more to set up per execution than
+    // sorting a handful of rows.
+    for list in &mut out {
+        list.sort_by(|a, b| (&a.branch, a.acquired_on).cmp(&(&b.branch, b.acquired_on)));
     }
     Ok(out)
 }
