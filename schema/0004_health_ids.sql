@@ -1,4 +1,4 @@
--- Per-purpose health IDs (医療等ID); see docs/health-id-format.md.
+-- Per-purpose health IDs (医療等ID); see src/health_id/FORMAT.md.
 --
 -- A purpose names who may receive and resolve its IDs and the key version new IDs are derived
 -- under. Each person gets a random secret base the first time an ID is issued: IDs are derived

@@ -2,7 +2,7 @@
 //!
 //! This module is pure (no I/O, no key storage) so that the format can be pinned by known-answer
 //! vectors and checked for unlinkability over many persons without a database. The format is
-//! documented with its vectors in `docs/health-id-format.md`; changing anything here changes every
+//! documented with its vectors in `FORMAT.md` beside it; changing anything here changes every
 //! ID and needs a new [`FORMAT_VERSION`].
 #![forbid(unsafe_code)]
 
@@ -210,7 +210,7 @@ mod tests {
     use crate::health_id::keys::MasterKey;
     use std::collections::HashSet;
 
-    /// The published vectors of docs/health-id-format.md: master key 00 01 .. 1f.
+    /// The published vectors of src/health_id/FORMAT.md: master key 00 01 .. 1f.
     const VECTORS: &[(&str, u32, u8, u32, u32, &str)] = &[
         // (purpose, key version, base byte repeated 32 times, epoch, counter, ID)
         (
