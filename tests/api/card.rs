@@ -15,12 +15,13 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{my_number, spawn_app_with_pki, Csv, TestApp, INSURER};
 
-struct Pki {
-    pki: TestPki,
-    dir: PathBuf,
+/// One synthetic PKI per test binary (RSA key generation is slow) and its trust directory.
+pub struct Pki {
+    pub pki: TestPki,
+    pub dir: PathBuf,
 }
 
-fn pki() -> &'static Pki {
+pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
         let pki = TestPki::generate().expect("the synthetic PKI");

@@ -4,65 +4,89 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use card_reader::reader::Presence;
-use card_reader::virtual_card::{RunningCard, TestPki, VirtualCard, DEFAULT_PORT};
+use card_reader::virtual_card::{RunningCard, VirtualCard, DEFAULT_PORT};
 use card_reader::Readers;
 use onshi::parties::Role;
 use serde_json::{json, Value};
 
-use crate::helpers::{my_number, spawn_app_with_pki, Csv, INSURER};
+use crate::card::pki;
+use crate::helpers::{my_number, spawn_app_with_pki, Csv, TestApp, INSURER};
 
 const FIX: &str =
     "the card tests need pcscd with vsmartcard-vpcd: run ops/card-stack (ops/test does)";
+const PIN: &str = "1234";
 
-/// One of the two virtual readers, held exclusively (the card-reader tests use the same locks).
-struct Slot {
+/// One of the two virtual readers, held exclusively (the card-reader tests use the same locks),
+/// with the virtual card of the PKI's valid person on it; removed (and EMPTY awaited) on drop.
+struct Desk {
     _lock: File,
-    port: u16,
     name: String,
+    readers: Readers,
+    card: Option<RunningCard>,
 }
 
-fn acquire_slot() -> (Slot, Readers) {
-    let readers = Readers::establish().unwrap_or_else(|e| panic!("{e}: {FIX}"));
-    let ports = [DEFAULT_PORT, DEFAULT_PORT + 1];
-    loop {
-        for (i, port) in ports.iter().enumerate() {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(format!("/tmp/onshi-card-reader-vpcd-{port}.lock"))
-                .expect("open the reader lock file");
-            match file.try_lock() {
-                Ok(()) => {
-                    let slot = Slot {
-                        _lock: file,
-                        port: *port,
-                        name: format!("Virtual PCD 00 0{i}"),
-                    };
-                    wait(&readers, &slot, Presence::Empty);
-                    return (slot, readers);
+impl Desk {
+    fn open() -> Desk {
+        let readers = Readers::establish().unwrap_or_else(|e| panic!("{e}: {FIX}"));
+        let ports = [DEFAULT_PORT, DEFAULT_PORT + 1];
+        loop {
+            for (i, port) in ports.iter().enumerate() {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(format!("/tmp/onshi-card-reader-vpcd-{port}.lock"))
+                    .expect("open the reader lock file");
+                match file.try_lock() {
+                    Ok(()) => {
+                        let mut desk = Desk {
+                            _lock: file,
+                            name: format!("Virtual PCD 00 0{i}"),
+                            readers,
+                            card: None,
+                        };
+                        desk.wait(Presence::Empty);
+                        let p = pki();
+                        let card =
+                            VirtualCard::new(p.pki.card_profile(&p.pki.person_valid, *b"1234"));
+                        let addr = SocketAddr::from(([127, 0, 0, 1], *port));
+                        desk.card =
+                            Some(RunningCard::spawn(card, addr).expect("start the virtual card"));
+                        desk.wait(Presence::Present);
+                        return desk;
+                    }
+                    Err(TryLockError::WouldBlock) => {}
+                    Err(TryLockError::Error(e)) => panic!("lock the reader: {e}"),
                 }
-                Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => panic!("lock the reader: {e}"),
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    fn wait(&self, want: Presence) {
+        let name = CString::new(self.name.clone()).unwrap();
+        self.readers
+            .wait_for(&[name], want, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{} did not become {want:?}: {e}: {FIX}", self.name));
     }
 }
 
-fn wait(readers: &Readers, slot: &Slot, want: Presence) {
-    let name = CString::new(slot.name.clone()).unwrap();
-    readers
-        .wait_for(&[name], want, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{} did not become {want:?}: {e}: {FIX}", slot.name));
+impl Drop for Desk {
+    fn drop(&mut self) {
+        if let Some(card) = self.card.take() {
+            card.stop().expect("stop the virtual card");
+            self.wait(Presence::Empty);
+        }
+    }
 }
 
-fn reader_binary() -> std::path::PathBuf {
+fn reader_binary() -> PathBuf {
     let dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -79,17 +103,9 @@ fn reader_binary() -> std::path::PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_desk_checks_eligibility_with_the_card_through_pcscd() {
-    let pki = tokio::task::spawn_blocking(|| TestPki::generate().unwrap())
-        .await
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "onshi-reader-pki-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    crate::card::trust_dir(&pki, &dir);
-    let app = spawn_app_with_pki(&dir).await;
+/// An app where the PKI's valid person (My Number 3) is insured and their card is linked.
+async fn linked_app() -> (TestApp, PathBuf) {
+    let app = spawn_app_with_pki(&pki().dir).await;
     app.load(
         &Csv::new()
             .acquire(3, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")
@@ -97,91 +113,159 @@ async fn a_desk_checks_eligibility_with_the_card_through_pcscd() {
     )
     .await;
     let admin = app.party(Role::Admin, &[]).await;
+    let certificate = B64.encode(&pki().pki.person_valid.cert_der);
     let linked = app
         .post_json(
             "/v1/card-links",
             &admin,
-            &json!({"certificate": B64.encode(&pki.person_valid.cert_der), "individual_number": my_number(3)}),
+            &json!({"certificate": certificate, "individual_number": my_number(3)}),
         )
         .await;
     assert_eq!(linked.status(), 201);
-    let token_file = dir.join("facility.token");
+    let token_file = std::env::temp_dir().join(format!("{}.token", app.db_name));
     std::fs::write(&token_file, app.party(Role::Facility, &[]).await).unwrap();
+    (app, token_file)
+}
 
-    let profile = pki.card_profile(&pki.person_valid, *b"1234");
-    let (slot, running, readers) = tokio::task::spawn_blocking(move || {
-        let (slot, readers) = acquire_slot();
-        let card = VirtualCard::new(profile);
-        let running = RunningCard::spawn(card, SocketAddr::from(([127, 0, 0, 1], slot.port)))
-            .expect("start the virtual card");
-        wait(&readers, &slot, Presence::Present);
-        (slot, running, readers)
-    })
-    .await
-    .unwrap();
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
 
+async fn check(desk: &Desk, server: &str, token_file: &Path, pin: &str, extra: &[&str]) -> Run {
+    use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(reader_binary())
         .args([
             "check",
             "--server",
-            &app.address,
+            server,
             "--reader",
-            &slot.name,
+            &desk.name,
+            "--timeout",
+            "5",
             "--pin-stdin",
-            "--json",
-        ])
-        .args([
-            "--date-of-care",
-            "2026-11-24",
-            "--consent",
-            "medication,checkups",
         ])
         .arg("--token-file")
-        .arg(&token_file)
+        .arg(token_file)
+        .args(extra)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use tokio::io::AsyncWriteExt;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"1234\n")
+        .write_all(format!("{pin}\n").as_bytes())
         .await
         .unwrap();
     let output = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "onshi-reader failed: {stderr}\n{stdout}"
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn open_desk() -> Desk {
+    tokio::task::spawn_blocking(Desk::open).await.unwrap()
+}
+
+async fn close_desk(desk: Desk) {
+    tokio::task::spawn_blocking(move || drop(desk))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_checks_eligibility_with_the_card_through_pcscd() {
+    let (app, token_file) = linked_app().await;
+    let desk = open_desk().await;
+    let extra = [
+        "--json",
+        "--date-of-care",
+        "2026-11-24",
+        "--consent",
+        "medication,checkups",
+    ];
+    let run = check(&desk, &app.address, &token_file, PIN, &extra).await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "onshi-reader failed: {}\n{}",
+        run.stderr,
+        run.stdout
     );
-    assert!(
-        !stdout.contains("1234") || stdout.contains("3456"),
-        "the PIN is never printed"
-    );
-    let answer: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("JSON answer: {stdout}"));
+    let answer: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|_| panic!("JSON answer: {}", run.stdout));
     assert_eq!(answer["validity"], 1, "{answer:#}");
     assert_eq!(answer["coverage"]["number"], "3456");
-    let consents: (bool, bool) = {
-        let row = app
-            .db()
-            .await
-            .query_one("select medication, checkups from consents", &[])
-            .await
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
-    assert_eq!(consents, (true, true));
+    let row = app
+        .db()
+        .await
+        .query_one("select medication, checkups, surgery from consents", &[])
+        .await
+        .unwrap();
+    assert_eq!((row.get(0), row.get(1), row.get(2)), (true, true, false));
 
-    tokio::task::spawn_blocking(move || {
-        running.stop().expect("stop the virtual card");
-        wait(&readers, &slot, Presence::Empty);
-    })
-    .await
-    .unwrap();
-    let _ = std::fs::remove_dir_all(dir);
+    // Without --json: what the person at the desk reads.
+    let run = check(&desk, &app.address, &token_file, PIN, &[]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for want in ["VALID (有効)", "架空 太郎", "30 %", "Check id"] {
+        assert!(
+            run.stdout.contains(want),
+            "{want:?} missing in {}",
+            run.stdout
+        );
+    }
+    assert!(run.stderr.contains("3 tries left"), "{}", run.stderr);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains(token.trim()), "the token is never printed");
+        assert!(!output.contains(PIN), "the PIN is never printed");
+    }
+    close_desk(desk).await;
+    let _ = std::fs::remove_file(token_file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_at_the_desk_has_its_exit_code() {
+    let (app, token_file) = linked_app().await;
+    let desk = open_desk().await;
+
+    let wrong_pin = check(&desk, &app.address, &token_file, "0000", &[]).await;
+    assert_eq!(wrong_pin.code, Some(7), "{}", wrong_pin.stderr);
+    assert!(
+        wrong_pin.stderr.contains("2 tries left"),
+        "{}",
+        wrong_pin.stderr
+    );
+
+    let bad_format = check(&desk, &app.address, &token_file, "12345", &[]).await;
+    assert_eq!(bad_format.code, Some(2), "{}", bad_format.stderr);
+
+    let bad_token = std::env::temp_dir().join(format!("{}.bad-token", app.db_name));
+    std::fs::write(&bad_token, "onshi_not-the-token\n").unwrap();
+    let refused = check(&desk, &app.address, &bad_token, PIN, &[]).await;
+    assert_eq!(refused.code, Some(13), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("401") && refused.stderr.contains("auth.invalid"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("not-the-token"));
+
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = check(&desk, &url, &token_file, PIN, &[]).await;
+    assert_eq!(unreachable.code, Some(12), "{}", unreachable.stderr);
+    assert_eq!(app.count("disclosures").await, 0, "no check was answered");
+
+    close_desk(desk).await;
+    let _ = std::fs::remove_file(token_file);
+    let _ = std::fs::remove_file(bad_token);
 }

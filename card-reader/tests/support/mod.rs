@@ -4,8 +4,6 @@
 //! inserting, for EMPTY after removing).
 #![allow(dead_code)] // Each test binary uses a different part of the helpers.
 
-pub mod fake_server;
-
 use std::ffi::CString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::net::SocketAddr;
