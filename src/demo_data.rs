@@ -32,39 +32,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// The columns of the enrolment file, in order.
-pub const HEADER: [&str; 31] = [
-    "change",
-    "individual_number",
-    "insurer_number",
-    "insurer_name",
-    "symbol",
-    "number",
-    "branch",
-    "card_classification",
-    "relationship",
-    "insured_name",
-    "name",
-    "name_kana",
-    "sex",
-    "birth_date",
-    "postcode",
-    "address",
-    "acquired_on",
-    "lost_on",
-    "loss_reason",
-    "effective_on",
-    "copay_ratio",
-    "card_issued_on",
-    "card_valid_from",
-    "card_valid_to",
-    "elderly_copay_ratio",
-    "elderly_valid_from",
-    "elderly_valid_to",
-    "limit_classification",
-    "limit_category",
-    "limit_valid_from",
-    "limit_valid_to",
-];
+pub fn header() -> [&'static str; 31] {
+    crate::enrollment::columns::ALL.map(|col| col.name())
+}
 
 /// What a generated file holds.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -91,7 +61,7 @@ pub fn write_enrolment_csv<W: Write>(
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(out);
-    writer.write_record(HEADER)?;
+    writer.write_record(header())?;
 
     let insurers = lists::insurers();
     let mut generator = household::Generator::new(ChaCha8Rng::seed_from_u64(seed), seed, &insurers);

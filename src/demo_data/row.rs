@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// One CSV row; the fields are in the order of [`super::HEADER`] and empty when absent.
+/// One CSV row; the fields are in the order of [`super::header`] and empty when absent.
 #[derive(Debug, Default, Serialize)]
 pub(super) struct Row {
     pub(super) change: &'static str,

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use tokio_postgres::Transaction;
 
-use crate::enrollment::columns::{Col, ALL};
+use crate::enrollment::columns::{Col, ALL, ATTRIBUTES};
 use crate::enrollment::report::{LineError, Report};
 
 /// Claims the batch id for this transaction; `false` when it was already used (the caller then
@@ -147,32 +147,6 @@ pub struct Applied {
 const KEY_MATCH: &str = "c.insurer_number = s.insurer_number and c.number = s.number
      and c.symbol = s.symbol and c.branch = s.branch";
 
-/// The version columns, in the order of `coverage_versions`' insert lists below.
-const VERSION_COLUMNS: [&str; 22] = [
-    "card_classification",
-    "relationship",
-    "insured_name",
-    "name",
-    "name_kana",
-    "sex",
-    "birth_date",
-    "postcode",
-    "address",
-    "copay_ratio",
-    "card_issued_on",
-    "card_valid_from",
-    "card_valid_to",
-    "elderly_copay_ratio",
-    "elderly_valid_from",
-    "elderly_valid_to",
-    "limit_classification",
-    "limit_category",
-    "limit_valid_from",
-    "limit_valid_to",
-    "batch_id",
-    "line",
-];
-
 /// Applies the staged lines. Lines that fail a check against the stored coverages are recorded
 /// as errors and skipped; the caller rolls back when any were recorded.
 ///
@@ -217,12 +191,11 @@ pub async fn apply(
     .await
     .context("registering insurers")?;
 
-    let versions = VERSION_COLUMNS.join(", ");
-    let staged: Vec<String> = VERSION_COLUMNS[..20]
-        .iter()
-        .map(|c| format!("s.{c}"))
-        .collect();
-    let merged: Vec<String> = VERSION_COLUMNS[..20]
+    // A version row holds every attribute column, then where it came from.
+    let attributes: Vec<&str> = ATTRIBUTES.iter().map(|c| c.name()).collect();
+    let versions = format!("{}, batch_id, line", attributes.join(", "));
+    let staged: Vec<String> = attributes.iter().map(|c| format!("s.{c}")).collect();
+    let merged: Vec<String> = attributes
         .iter()
         .map(|c| format!("coalesce(s.{c}, v.{c})"))
         .collect();
