@@ -133,6 +133,24 @@ impl Col {
         }
     }
 
+    /// Whether the column holds a date (`YYYY-MM-DD`).
+    pub fn is_date(self) -> bool {
+        matches!(
+            self,
+            Col::BirthDate
+                | Col::AcquiredOn
+                | Col::LostOn
+                | Col::EffectiveOn
+                | Col::CardIssuedOn
+                | Col::CardValidFrom
+                | Col::CardValidTo
+                | Col::ElderlyValidFrom
+                | Col::ElderlyValidTo
+                | Col::LimitValidFrom
+                | Col::LimitValidTo
+        )
+    }
+
     fn index(self) -> usize {
         ALL.iter()
             .position(|c| *c == self)

@@ -290,21 +290,11 @@ fn canonical(col: Col, raw: &str) -> Result<(String, Option<NaiveDate>), Invalid
         Col::CopayRatio | Col::ElderlyCopayRatio => text(CopayRatio::parse(raw)?.as_str()),
         Col::LimitClassification => text(LimitClassification::parse(raw)?.as_str()),
         Col::LimitCategory => text(LimitCategory::parse(raw)?.as_str()),
-        Col::BirthDate
-        | Col::AcquiredOn
-        | Col::LostOn
-        | Col::EffectiveOn
-        | Col::CardIssuedOn
-        | Col::CardValidFrom
-        | Col::CardValidTo
-        | Col::ElderlyValidFrom
-        | Col::ElderlyValidTo
-        | Col::LimitValidFrom
-        | Col::LimitValidTo => {
+        date if date.is_date() => {
             let d = parse_date(raw)?;
             Ok((d.format("%Y-%m-%d").to_string(), Some(d)))
         }
-        Col::Change | Col::IndividualNumber => unreachable_column(),
+        _ => unreachable_column(),
     }
 }
 

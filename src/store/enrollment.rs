@@ -6,7 +6,7 @@
 use anyhow::Context;
 use tokio_postgres::Transaction;
 
-use crate::enrollment::columns::{Col, ALL, ATTRIBUTES};
+use crate::enrollment::columns::{ALL, ATTRIBUTES};
 use crate::enrollment::report::{LineError, Report};
 
 /// Claims the batch id for this transaction; `false` when it was already used (the caller then
@@ -97,7 +97,7 @@ pub async fn create_staging(tx: &Transaction<'_>) -> anyhow::Result<()> {
         "create temp table staging (line integer not null, change text not null, link bytea",
     );
     for col in &ALL[2..] {
-        let ty = if is_date(*col) { "date" } else { "text" };
+        let ty = if col.is_date() { "date" } else { "text" };
         ddl.push_str(&format!(", {} {ty}", col.name()));
     }
     ddl.push_str(", round integer not null default 1) on commit drop;");
@@ -116,23 +116,6 @@ pub fn copy_statement() -> String {
     format!(
         "copy staging (line, change, link, {}) from stdin",
         columns.join(", ")
-    )
-}
-
-fn is_date(col: Col) -> bool {
-    matches!(
-        col,
-        Col::BirthDate
-            | Col::AcquiredOn
-            | Col::LostOn
-            | Col::EffectiveOn
-            | Col::CardIssuedOn
-            | Col::CardValidFrom
-            | Col::CardValidTo
-            | Col::ElderlyValidFrom
-            | Col::ElderlyValidTo
-            | Col::LimitValidFrom
-            | Col::LimitValidTo
     )
 }
 
