@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
-use crate::domain::{FacilityCode, InsurerNumber};
 use crate::enrollment::{self, Outcome, Sender};
 use crate::parties::{NewParty, Role, Token};
 
@@ -79,6 +78,14 @@ pub enum PartyCommand {
         /// An insurer number the insurer owns; repeat the flag for each.
         #[arg(long = "insurer-number")]
         insurer_numbers: Vec<String>,
+        /// The token stops working after this many days (default: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a party's token at once (cached tokens stop within `auth_cache_seconds`).
+    Revoke {
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -154,8 +161,34 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                     name,
                     code,
                     insurer_numbers,
+                    expires_in_days,
                 },
-        } => party_add(settings, role.into(), name, code, insurer_numbers).await,
+        } => {
+            party_add(
+                settings,
+                role.into(),
+                name,
+                code,
+                insurer_numbers,
+                expires_in_days,
+            )
+            .await
+        }
+        Command::Party {
+            command: PartyCommand::Revoke { id },
+        } => {
+            let client = crate::store::connect(&settings.database_url).await?;
+            match crate::store::parties::revoke(&client, id).await? {
+                Some(at) => {
+                    println!("party {id} revoked at {at}");
+                    Ok(0)
+                }
+                None => {
+                    println!("no party {id}");
+                    Ok(1)
+                }
+            }
+        }
         Command::Card {
             command: CardCommand::Link { certificate },
         } => card_link(settings, &certificate).await,
@@ -281,31 +314,16 @@ async fn party_add(
     name: Option<String>,
     code: Option<String>,
     insurer_numbers: Vec<String>,
+    expires_in_days: Option<u32>,
 ) -> anyhow::Result<i32> {
-    let facility_code = code
-        .as_deref()
-        .map(FacilityCode::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--code: {}", e.message))?;
-    if (role == Role::Facility) != facility_code.is_some() {
-        anyhow::bail!("--code is required for a facility and only for a facility");
-    }
-    let insurer_numbers = insurer_numbers
-        .iter()
-        .map(|n| {
-            InsurerNumber::parse(n)
-                .map_err(|e| anyhow::anyhow!("--insurer-number {n}: {}", e.message))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if (role == Role::Insurer) == insurer_numbers.is_empty() {
-        anyhow::bail!("--insurer-number is required for an insurer and only for an insurer");
-    }
-    let party = NewParty {
+    let party = NewParty::new(
         role,
         name,
-        facility_code,
-        insurer_numbers,
-    };
+        code.as_deref(),
+        &insurer_numbers,
+        expires_in_days,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     let token = Token::generate();
     let mut client = crate::store::connect(&settings.database_url).await?;
     crate::store::migrate::run(&mut client).await?;

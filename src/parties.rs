@@ -64,6 +64,87 @@ pub struct NewParty {
     pub name: Option<String>,
     pub facility_code: Option<FacilityCode>,
     pub insurer_numbers: Vec<InsurerNumber>,
+    /// When the token stops working; `None` for no expiry.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a party's registration was refused: the field at fault, a stable code, a message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PartyInputError {
+    pub field: &'static str,
+    pub code: String,
+    pub message: String,
+}
+
+impl NewParty {
+    /// Validates a registration: a facility needs its facility code and an insurer at least one
+    /// insurer number, and no other role may carry either.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn new(
+        role: Role,
+        name: Option<String>,
+        code: Option<&str>,
+        insurer_numbers: &[String],
+        expires_in_days: Option<u32>,
+    ) -> Result<Self, PartyInputError> {
+        let fail = |field: &'static str, code: String, message: String| PartyInputError {
+            field,
+            code,
+            message,
+        };
+        let facility_code = code.map(FacilityCode::parse).transpose().map_err(|e| {
+            fail(
+                "facility_code",
+                format!("facility_code.{}", e.kind),
+                e.message.into(),
+            )
+        })?;
+        if (role == Role::Facility) != facility_code.is_some() {
+            return Err(fail(
+                "facility_code",
+                "facility_code.required".into(),
+                "A facility code is required for a facility and only for a facility.".into(),
+            ));
+        }
+        let insurer_numbers = insurer_numbers
+            .iter()
+            .map(|n| InsurerNumber::parse(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                fail(
+                    "insurer_numbers",
+                    format!("insurer_number.{}", e.kind),
+                    e.message.into(),
+                )
+            })?;
+        if (role == Role::Insurer) == insurer_numbers.is_empty() {
+            return Err(fail(
+                "insurer_numbers",
+                "insurer_numbers.required".into(),
+                "Insurer numbers are required for an insurer and only for an insurer.".into(),
+            ));
+        }
+        if name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 100 || n.chars().any(char::is_control))
+        {
+            return Err(fail(
+                "name",
+                "name.format".into(),
+                "At most 100 characters, no control characters.".into(),
+            ));
+        }
+        Ok(NewParty {
+            role,
+            name,
+            facility_code,
+            insurer_numbers,
+            expires_at: expires_in_days
+                .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days))),
+        })
+    }
 }
 
 /// A bearer token in the clear: exists only between generation and printing, or while a request

@@ -7,6 +7,7 @@
 //! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
 //! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
+//! | `POST /v1/parties`, `POST /v1/parties/{id}/revoke` | admin | [`parties`] |
 //! | `POST /v1/challenges` | facility | [`card`] |
 //! | `POST /v1/eligibility/card` | facility | [`card`] |
 //! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
@@ -21,6 +22,7 @@ pub mod enrollments;
 pub mod error;
 pub mod health;
 pub mod health_ids;
+pub mod parties;
 
 use std::sync::Arc;
 
@@ -57,6 +59,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/eligibility/card", web::post().to(card::check))
                 .route("/challenges", web::post().to(card::challenge))
                 .route("/card-links", web::post().to(card::link))
+                .route("/parties", web::post().to(parties::add))
+                .route("/parties/{id}/revoke", web::post().to(parties::revoke))
                 .route("/enrollments", web::post().to(enrollments::upload))
                 .route(
                     "/enrollments/{batch_id}",

@@ -18,13 +18,14 @@ pub async fn insert(
     let tx = client.transaction().await?;
     let row = tx
         .query_one(
-            "insert into parties (role, name, facility_code, token_hash)
-             values ($1, $2, $3, $4) returning id",
+            "insert into parties (role, name, facility_code, token_hash, expires_at)
+             values ($1, $2, $3, $4, $5) returning id",
             &[
                 &party.role.as_str(),
                 &party.name,
                 &party.facility_code.as_ref().map(|c| c.as_str()),
                 &token_hash.as_slice(),
+                &party.expires_at,
             ],
         )
         .await
@@ -79,4 +80,23 @@ pub async fn by_token_hash(
         facility_code: row.get(2),
         insurer_numbers: insurer_numbers.into_iter().collect(),
     }))
+}
+
+/// Revokes a party's token now; returns when it was revoked, or `None` for an unknown party.
+/// Revoking twice keeps the first time.
+///
+/// # Errors
+/// Database failures.
+pub async fn revoke(
+    client: &impl tokio_postgres::GenericClient,
+    party_id: i64,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let row = client
+        .query_opt(
+            "update parties set revoked_at = coalesce(revoked_at, now()) where id = $1
+             returning revoked_at",
+            &[&party_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

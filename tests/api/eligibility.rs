@@ -274,3 +274,58 @@ async fn credentials_are_required_and_roles_enforced() {
         (403, Some("auth.forbidden"))
     );
 }
+
+#[tokio::test]
+async fn an_administrator_registers_revokes_and_expiry_ends_tokens() {
+    let app = spawn_app().await;
+    let admin = app.party(Role::Admin, &[]).await;
+    let body = json!({"role": "facility", "name": "架空クリニック", "facility_code": "0110113719"});
+    let response = app.post_json("/v1/parties", &admin, &body).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_i64().unwrap();
+    let q = query("1980-04-01", "2026-11-24");
+    assert_eq!(
+        ask(&app, &token, q.clone()).await.0,
+        200,
+        "the new token works"
+    );
+
+    let bad = app
+        .post_json(
+            "/v1/parties",
+            &admin,
+            &json!({"role": "facility", "facility_code": "0110113718"}),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    let v: Value = bad.json().await.unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["field"].as_str()),
+        (Some("facility_code.check_digit"), Some("facility_code"))
+    );
+    let (status, _) = ask(&app, &token, json!({})).await;
+    assert_ne!(status, 401);
+    assert_eq!(
+        app.post_json("/v1/parties", &token, &body).await.status(),
+        403,
+        "only admins register"
+    );
+
+    let revoked = app
+        .post_json(&format!("/v1/parties/{id}/revoke"), &admin, &json!({}))
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let (status, v) = ask(&app, &token, q.clone()).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("auth.invalid")),
+        "revoked"
+    );
+
+    let other = app.party(Role::Facility, &[]).await;
+    app.db().await.execute("update parties set expires_at = now() - interval '1 second' where role = 'facility' and revoked_at is null", &[]).await.unwrap();
+    let (status, _) = ask(&app, &other, q).await;
+    assert_eq!(status, 401, "expired");
+}

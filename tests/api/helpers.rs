@@ -131,6 +131,7 @@ impl TestApp {
                 .iter()
                 .map(|n| InsurerNumber::parse(n).unwrap())
                 .collect(),
+            expires_at: None,
         };
         let token = Token::generate();
         let mut db = self.db().await;

@@ -1,0 +1,90 @@
+//! `POST /v1/parties` and `POST /v1/parties/{id}/revoke`: an administrator registers parties
+//! (the token is in the answer, once) and revokes them.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::body::{json_object, read_limited};
+use super::error::{ApiError, ClientError};
+use super::AppState;
+use crate::parties::{NewParty, Role, Token};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPartyBody {
+    role: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    facility_code: Option<String>,
+    #[serde(default)]
+    insurer_numbers: Vec<String>,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+}
+
+/// Registers a party; answers its id and its token, shown this once.
+pub async fn add(
+    state: web::Data<AppState>,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let map = json_object(&read_limited(payload, 16 * 1024).await?)?;
+    let body: NewPartyBody =
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+            ClientError::new(
+                StatusCode::BAD_REQUEST,
+                "body.invalid",
+                format!("The request body does not have the expected fields and types: {e}."),
+            )
+        })?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "role.unknown_code",
+            "The role must be facility, claims, insurer or admin.",
+        )
+        .with_field("role")
+    })?;
+    let party = NewParty::new(
+        role,
+        body.name,
+        body.facility_code.as_deref(),
+        &body.insurer_numbers,
+        body.expires_in_days,
+    )
+    .map_err(|e| {
+        ClientError::new(StatusCode::BAD_REQUEST, e.code, e.message).with_field(e.field)
+    })?;
+    let token = Token::generate();
+    let mut client = state.pool.get().await.map_err(anyhow::Error::new)?;
+    let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "id": id,
+        "role": role,
+        "token": token.reveal(),
+        "expires_at": party.expires_at,
+    })))
+}
+
+/// Revokes a party's token (cached copies stop working within `auth_cache_seconds`).
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let client = state.pool.get().await.map_err(anyhow::Error::new)?;
+    match crate::store::parties::revoke(&**client, path.into_inner()).await? {
+        Some(at) => Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked_at": at }))),
+        None => Err(ClientError::new(
+            StatusCode::NOT_FOUND,
+            "party.not_found",
+            "No party has this id.",
+        )
+        .into()),
+    }
+}
