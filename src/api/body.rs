@@ -57,6 +57,31 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
+/// Parses a JSON object into a typed body (one with `#[serde(deny_unknown_fields)]`).
+///
+/// # Errors
+/// 400 `body.invalid_json`/`body.not_object`, or `body.invalid` naming the field serde names.
+/// The message never echoes the values sent (they may be personal data).
+pub fn typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
+    let map = json_object(bytes)?;
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+        let text = e.to_string();
+        let field = text
+            .split('`')
+            .nth(1)
+            .map(|f| f.chars().take(64).collect::<String>());
+        let mut error = ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "body.invalid",
+            "The request body does not have the expected fields and types; see the API description.",
+        );
+        if let Some(field) = field {
+            error = error.with_field(field);
+        }
+        error
+    })
+}
+
 /// A string member: `Ok(None)` when absent, null or empty.
 ///
 /// # Errors

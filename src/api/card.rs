@@ -8,7 +8,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::body::{json_object, read_limited};
+use super::body::{read_limited, typed};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::card::{self, CardError, CardProof};
@@ -63,7 +63,7 @@ pub async fn check(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Facility])?;
-    let body: CardCheckBody = parse_body(&read_limited(payload, BODY_MAX).await?)?;
+    let body: CardCheckBody = typed(&read_limited(payload, BODY_MAX).await?)?;
     let certificate = base64_field(&body.certificate, "certificate")?;
     let signature = base64_field(&body.signature, "signature")?;
     let challenge_id = uuid_field(&body.challenge_id)?;
@@ -99,7 +99,7 @@ pub async fn link(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Facility, Role::Admin])?;
-    let body: LinkBody = parse_body(&read_limited(payload, BODY_MAX).await?)?;
+    let body: LinkBody = typed(&read_limited(payload, BODY_MAX).await?)?;
     let certificate = base64_field(&body.certificate, "certificate")?;
     let number = IndividualNumber::parse(&body.individual_number)
         .map_err(|e| ClientError::invalid("individual_number", e))?;
@@ -135,26 +135,6 @@ pub async fn link(
         "linked": true,
         "certificate_not_after": not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })))
-}
-
-fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
-    let map = json_object(bytes)?;
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-        let text = e.to_string();
-        let field = text
-            .split('`')
-            .nth(1)
-            .map(|f| f.chars().take(64).collect::<String>());
-        let mut error = ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "body.invalid",
-            "The request body does not have the expected fields and types; see the API description.",
-        );
-        if let Some(field) = field {
-            error = error.with_field(field);
-        }
-        error
-    })
 }
 
 fn base64_field(value: &str, field: &'static str) -> Result<Vec<u8>, ClientError> {

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::body::{json_object, read_limited};
+use super::body::{read_limited, typed};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::parties::{NewParty, Role, Token};
@@ -32,15 +32,7 @@ pub async fn add(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let map = json_object(&read_limited(payload, 16 * 1024).await?)?;
-    let body: NewPartyBody =
-        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-            ClientError::new(
-                StatusCode::BAD_REQUEST,
-                "body.invalid",
-                format!("The request body does not have the expected fields and types: {e}."),
-            )
-        })?;
+    let body: NewPartyBody = typed(&read_limited(payload, 16 * 1024).await?)?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         ClientError::new(
             StatusCode::BAD_REQUEST,

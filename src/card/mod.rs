@@ -15,8 +15,8 @@ use deadpool_postgres::Pool;
 use rand::RngCore;
 use uuid::Uuid;
 
-use crate::audit::{AuditLog, Disclosure, DisclosureKind};
-use crate::eligibility::{decide, Advisory, Answer};
+use crate::audit::{AuditLog, DisclosureKind};
+use crate::eligibility::{answer_with_record, decide, Advisory, Answer};
 use crate::store::card::{self as store, ConsentChoices, Taken};
 use trust::Snapshot;
 use verify::{Rejection, VerifiedCard};
@@ -148,30 +148,26 @@ pub async fn check(
     let candidates =
         crate::store::coverage::candidates_of_person(&client, person_id, date_of_care).await?;
     let (validity, chosen) = decide(date_of_care, &candidates);
-    let check_id = Uuid::new_v4();
+    let (mut answer, record) = answer_with_record(
+        now,
+        party_id,
+        DisclosureKind::EligibilityCard,
+        validity,
+        chosen,
+        date_of_care,
+    );
     store::insert_consents(
         &client,
         person_id,
         party_id,
-        check_id,
+        answer.check_id,
         consents,
         now,
         now + Duration::hours(CONSENT_HOURS),
     )
     .await?;
     drop(client);
-    audit
-        .record(vec![Disclosure {
-            at: now,
-            party_id,
-            person_id: chosen.map(|c| c.person_id),
-            coverage_id: chosen.map(|c| c.coverage_id),
-            kind: DisclosureKind::EligibilityCard,
-            check_id,
-            validity: validity.code(),
-        }])
-        .await?;
-    let mut answer = Answer::new(validity, chosen, date_of_care, check_id);
+    audit.record(vec![record]).await?;
     answer.advisories.extend(certificate_advisories(&card, now));
     Ok(answer)
 }

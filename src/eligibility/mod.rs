@@ -10,7 +10,7 @@ mod decide;
 pub use answer::{Advisory, Answer, CoverageView};
 pub use decide::{decide, Validity};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
@@ -67,6 +67,33 @@ pub struct Candidate {
     pub newer_coverage_exists: bool,
 }
 
+/// The answer for a decided check and the audit record that discloses exactly what it shows,
+/// under one new check id. Every path that answers (by number, by card, by health ID) goes
+/// through here, so no answer can leave without its matching record.
+pub fn answer_with_record(
+    at: DateTime<Utc>,
+    party_id: i64,
+    kind: DisclosureKind,
+    validity: Validity,
+    chosen: Option<&Candidate>,
+    date_of_care: NaiveDate,
+) -> (Answer, Disclosure) {
+    let check_id = Uuid::new_v4();
+    let record = Disclosure {
+        at,
+        party_id,
+        person_id: chosen.map(|c| c.person_id),
+        coverage_id: chosen.map(|c| c.coverage_id),
+        kind,
+        check_id,
+        validity: validity.code(),
+    };
+    (
+        Answer::new(validity, chosen, date_of_care, check_id),
+        record,
+    )
+}
+
 /// Today in Japan (UTC+9, no daylight saving): the default date of care.
 pub fn today_in_japan() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(9)).date_naive()
@@ -95,17 +122,10 @@ pub async fn check(
     let mut records = Vec::with_capacity(queries.len());
     for (query, candidates) in queries.iter().zip(found) {
         let (validity, chosen) = decide(query.date_of_care, &candidates);
-        let check_id = Uuid::new_v4();
-        records.push(Disclosure {
-            at,
-            party_id,
-            person_id: chosen.map(|c| c.person_id),
-            coverage_id: chosen.map(|c| c.coverage_id),
-            kind,
-            check_id,
-            validity: validity.code(),
-        });
-        answers.push(Answer::new(validity, chosen, query.date_of_care, check_id));
+        let (answer, record) =
+            answer_with_record(at, party_id, kind, validity, chosen, query.date_of_care);
+        records.push(record);
+        answers.push(answer);
     }
     audit.record(records).await?;
     Ok(answers)

@@ -23,9 +23,8 @@ pub mod rotation;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::audit::{AuditLog, Disclosure, DisclosureKind};
+use crate::audit::{AuditLog, DisclosureKind};
 use crate::eligibility::{decide, Answer, Query, Validity};
 use crate::store::health_id::{self as store, Insert, IssuedRow, Purpose};
 use derive::{HealthId, Inputs};
@@ -253,19 +252,16 @@ async fn answer_and_audit(
     chosen: Option<&crate::eligibility::Candidate>,
     date_of_care: NaiveDate,
 ) -> anyhow::Result<Answer> {
-    let check_id = Uuid::new_v4();
-    audit
-        .record(vec![Disclosure {
-            at: Utc::now(),
-            party_id,
-            person_id: chosen.map(|c| c.person_id),
-            coverage_id: chosen.map(|c| c.coverage_id),
-            kind,
-            check_id,
-            validity: validity.code(),
-        }])
-        .await?;
-    Ok(Answer::new(validity, chosen, date_of_care, check_id))
+    let (answer, record) = crate::eligibility::answer_with_record(
+        Utc::now(),
+        party_id,
+        kind,
+        validity,
+        chosen,
+        date_of_care,
+    );
+    audit.record(vec![record]).await?;
+    Ok(answer)
 }
 
 /// Turns an ID back into the eligibility answer of its person on the date of care (or

@@ -1,56 +1,27 @@
 //! Per-purpose health IDs over HTTP: issuance, resolution, re-issuance, authorization, forced
 //! collisions, key rotation resumed after an interruption, and the PKCS#11 (SoftHSM2) key path.
 
-use onshi::config::Settings;
 use onshi::health_id::keys::{KeySettings, KeySource, MasterKey};
 use onshi::parties::{Role, Token};
-use onshi::startup::Application;
 use serde_json::{json, Value};
 
-use crate::helpers::{pg_server, Csv, TestApp, INSURER};
+use crate::helpers::{spawn_app_with, Csv, TestApp, INSURER};
 
 /// The in-process master key of these tests (synthetic).
 const MASTER_HEX: &str = "6b6579206f6620746865206f6e736869206865616c74682d494420746573747321";
 
-/// Like `spawn_app`, with a health-ID key source.
+/// Like `spawn_app`, with a health-ID key source (the in-process test key unless PKCS#11).
 async fn spawn_with(mut health_id: KeySettings) -> TestApp {
-    let db_name = format!("onshi_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = onshi::store::connect(&format!("{}/postgres", pg_server()))
-        .await
-        .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
-    admin
-        .batch_execute(&format!("create database {db_name}"))
-        .await
-        .unwrap();
-    let database_url = format!("{}/{db_name}", pg_server());
-    let link_key_file = std::env::temp_dir().join(format!("{db_name}.key"));
-    std::fs::write(&link_key_file, "5a".repeat(32)).unwrap();
-    let hid_key_file = std::env::temp_dir().join(format!("{db_name}.hid"));
+    let hid_key_file =
+        std::env::temp_dir().join(format!("onshi-test-{}.hid", uuid::Uuid::new_v4().simple()));
     if health_id.pkcs11_module.is_none() {
         std::fs::write(&hid_key_file, MASTER_HEX).unwrap();
         health_id.key_file = Some(hid_key_file.clone());
     }
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        database_url: database_url.clone(),
-        pool_size: 4,
-        link_key_file: Some(link_key_file.clone()),
-        auth_cache_seconds: 0,
-        health_id,
-        ..Settings::default()
-    };
-    let app = Application::build(&settings).await.expect("the app builds");
+    let app = spawn_app_with(|settings| settings.health_id = health_id).await;
+    // The key is read at start; the file need not outlive it.
     let _ = std::fs::remove_file(&hid_key_file);
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        database_url,
-        db_name,
-        link_key_file,
-        http: reqwest::Client::new(),
-        proxy: None,
-    }
+    app
 }
 
 async fn spawn() -> TestApp {

@@ -31,20 +31,29 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false, None).await
+    spawn(false, |_| {}).await
 }
 
 /// Like [`spawn_app`], with the JPKI trust store (and CRLs) read from `pki_dir`.
 pub async fn spawn_app_with_pki(pki_dir: &std::path::Path) -> TestApp {
-    spawn(false, Some(pki_dir)).await
+    spawn(false, |settings| {
+        settings.jpki_trust_dir = Some(pki_dir.to_path_buf());
+        settings.jpki_crl_dir = Some(pki_dir.to_path_buf());
+    })
+    .await
+}
+
+/// Like [`spawn_app`], with the settings adjusted by `configure` before the app is built.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(false, configure).await
 }
 
 /// Like [`spawn_app`], but the server reaches the database through a proxy the test can cut.
 pub async fn spawn_app_behind_proxy() -> TestApp {
-    spawn(true, None).await
+    spawn(true, |_| {}).await
 }
 
-async fn spawn(behind_proxy: bool, pki_dir: Option<&std::path::Path>) -> TestApp {
+async fn spawn(behind_proxy: bool, configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Logs only when asked for (RUST_LOG=...), to keep test output readable.
     if std::env::var_os("RUST_LOG").is_some() {
         onshi::telemetry::init(onshi::config::LogFormat::Text);
@@ -69,16 +78,15 @@ async fn spawn(behind_proxy: bool, pki_dir: Option<&std::path::Path>) -> TestApp
     };
     let link_key_file = std::env::temp_dir().join(format!("{db_name}.key"));
     std::fs::write(&link_key_file, "5a".repeat(32)).unwrap();
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         database_url: app_db_url,
         pool_size: 4,
         link_key_file: Some(link_key_file.clone()),
         auth_cache_seconds: 0,
-        jpki_trust_dir: pki_dir.map(|d| d.to_path_buf()),
-        jpki_crl_dir: pki_dir.map(|d| d.to_path_buf()),
         ..Settings::default()
     };
+    configure(&mut settings);
     let app = Application::build(&settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
