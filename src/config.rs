@@ -9,6 +9,11 @@
 //! | `log_format` | `ONSHI_LOG_FORMAT` (`text` or `json`) | `text` |
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
+//! | `audit_writers` | `ONSHI_AUDIT_WRITERS` (each its own session and chain lane) | 4 |
+//! | `rate_per_second` | `ONSHI_RATE_PER_SECOND` (per party and process; 0 = no limit) | 50 |
+//! | `rate_burst` | `ONSHI_RATE_BURST` | 100 |
+//! | `enumeration_misses` | `ONSHI_ENUMERATION_MISSES` (not-found answers a minute that flag a party; 0 = off) | 50 |
+//! | `enumeration_cooloff_seconds` | `ONSHI_ENUMERATION_COOLOFF_SECONDS` | 300 |
 //! | `jpki_trust_dir` | `ONSHI_JPKI_TRUST_DIR` | none: the card path answers 503 `card.not_configured` |
 //! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` | none (no revocation list: nothing is revoked) |
 //! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
@@ -40,6 +45,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub auth_cache_seconds: u64,
     pub audit_batch_max: usize,
+    pub audit_writers: usize,
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    pub enumeration_misses: u32,
+    pub enumeration_cooloff_seconds: u64,
     pub jpki_trust_dir: Option<PathBuf>,
     pub jpki_crl_dir: Option<PathBuf>,
     pub trust_reload_seconds: u64,
@@ -64,6 +74,11 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             auth_cache_seconds: 30,
             audit_batch_max: 4096,
+            audit_writers: 4,
+            rate_per_second: 50,
+            rate_burst: 100,
+            enumeration_misses: 50,
+            enumeration_cooloff_seconds: 300,
             jpki_trust_dir: None,
             jpki_crl_dir: None,
             trust_reload_seconds: 300,
@@ -83,6 +98,14 @@ impl std::fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("auth_cache_seconds", &self.auth_cache_seconds)
             .field("audit_batch_max", &self.audit_batch_max)
+            .field("audit_writers", &self.audit_writers)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("rate_burst", &self.rate_burst)
+            .field("enumeration_misses", &self.enumeration_misses)
+            .field(
+                "enumeration_cooloff_seconds",
+                &self.enumeration_cooloff_seconds,
+            )
             .field("jpki_trust_dir", &self.jpki_trust_dir)
             .field("jpki_crl_dir", &self.jpki_crl_dir)
             .field("trust_reload_seconds", &self.trust_reload_seconds)
@@ -90,6 +113,20 @@ impl std::fmt::Debug for Settings {
             .field("health_id", &self.health_id)
             .finish()
     }
+}
+
+/// Overrides `field` with the environment variable `name` when it is set.
+fn number<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    field: &mut T,
+) -> anyhow::Result<()> {
+    if let Some(v) = env(name) {
+        *field = v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name} must be a whole number"))?;
+    }
+    Ok(())
 }
 
 impl Settings {
@@ -153,6 +190,19 @@ impl Settings {
                 .parse()
                 .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
         }
+        number(&env, "ONSHI_AUDIT_WRITERS", &mut settings.audit_writers)?;
+        number(&env, "ONSHI_RATE_PER_SECOND", &mut settings.rate_per_second)?;
+        number(&env, "ONSHI_RATE_BURST", &mut settings.rate_burst)?;
+        number(
+            &env,
+            "ONSHI_ENUMERATION_MISSES",
+            &mut settings.enumeration_misses,
+        )?;
+        number(
+            &env,
+            "ONSHI_ENUMERATION_COOLOFF_SECONDS",
+            &mut settings.enumeration_cooloff_seconds,
+        )?;
         if let Some(v) = env("ONSHI_JPKI_TRUST_DIR") {
             settings.jpki_trust_dir = Some(v.into());
         }

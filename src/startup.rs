@@ -32,7 +32,11 @@ impl Application {
         drop(client);
         let pool = crate::store::pool(&settings.database_url, settings.pool_size)?;
         let state = web::Data::new(AppState {
-            audit: AuditLog::start(pool.clone(), settings.audit_batch_max),
+            audit: AuditLog::start(
+                &settings.database_url,
+                settings.audit_writers,
+                settings.audit_batch_max,
+            )?,
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),

@@ -1,20 +1,31 @@
 //! The access audit: every answered check is recorded before its answer leaves the server.
 //!
-//! Requests hand their records to a queue and wait. [`LANES`] writer tasks take turns at the
-//! queue: each takes everything waiting (up to `audit_batch_max` records), appends it to its own
-//! lane of the hash chain in one transaction, commits, then wakes the waiting requests (group
-//! commit). One fsync serves many requests, several commits are in flight at once, and no answer
-//! is returned before its record is durable. If a write fails, every request waiting on it fails
-//! with it and answers 503.
+//! Requests hand their records to a queue and wait. A few writer tasks take turns at the queue:
+//! each takes everything waiting (up to `audit_batch_max` records), appends it to its own lane of
+//! the hash chain with one statement, which commits on its own, then wakes the waiting requests
+//! (group commit). One fsync serves many requests, several commits are in flight at once, and no
+//! answer is returned before its record is durable. If a write fails, every request waiting on
+//! it fails with it and answers 503.
+//!
+//! Each writer owns a lane for as long as its database session lives: it claims the lane with a
+//! session advisory lock ([`crate::store::audit::Lane::claim`]), reads the lane's last hash once,
+//! and from then on keeps the tail in memory. An append is then a single round trip: no lock to
+//! take, no tail to read, no separate `BEGIN`/`COMMIT`. Lanes are numbered from 0 and a writer
+//! takes the lowest free one, so several onshi processes sharing a database never write the same
+//! chain; `onshi audit verify` walks whatever lanes exist. After any failure the writer drops its
+//! session (and with it the lane) and claims one afresh, reading the tail back from the database:
+//! whether the failed statement committed or not, the chain continues from what is stored.
 
 pub mod chain;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
+
+use crate::store::audit::Lane;
 
 /// What kind of data a check disclosed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,20 +82,20 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer task on the current runtime. It ends when every handle is dropped, after
-    /// writing what is queued.
-    pub fn start(pool: Pool, batch_max: usize) -> Self {
+    /// Starts `writers` writer tasks on the current runtime, each with its own database session
+    /// (opened on first use, so this succeeds without a database). They end when every handle is
+    /// dropped, after writing what is queued.
+    ///
+    /// # Errors
+    /// A malformed database URL.
+    pub fn start(database_url: &str, writers: usize, batch_max: usize) -> anyhow::Result<Self> {
+        let config = crate::store::session_config(database_url)?;
         let (queue, receiver) = mpsc::channel(4096);
         let receiver = Arc::new(Mutex::new(receiver));
-        for lane in 0..LANES {
-            tokio::spawn(writer(
-                lane,
-                pool.clone(),
-                receiver.clone(),
-                batch_max.max(1),
-            ));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(writer(config.clone(), receiver.clone(), batch_max.max(1)));
         }
-        AuditLog { queue }
+        Ok(AuditLog { queue })
     }
 
     /// Records the disclosures durably; returns once they are committed.
@@ -117,16 +128,17 @@ impl AuditLog {
     }
 }
 
-/// How many writers (and chain lanes) append at once. Fixed: `onshi audit verify` and every
-/// server sharing the database must agree on the lanes that exist.
-pub const LANES: i16 = 4;
+/// How long a writer waits before claiming a lane again after its session failed, so that a
+/// database that is down is not hammered with connection attempts (requests meanwhile fail fast).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 async fn writer(
-    lane: i16,
-    pool: Pool,
+    config: tokio_postgres::Config,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     batch_max: usize,
 ) {
+    let mut lane: Option<Lane> = None;
+    let mut last_failure: Option<tokio::time::Instant> = None;
     loop {
         let group = {
             let mut receiver = receiver.lock().await;
@@ -147,16 +159,16 @@ async fn writer(
             group
         };
         let records: Vec<&Disclosure> = group.iter().flat_map(|p| p.records.iter()).collect();
-        let outcome = match pool.get().await {
-            Ok(mut client) => crate::store::audit::append(&mut client, lane, &records).await,
-            Err(error) => Err(anyhow::Error::new(error)),
-        };
+        let outcome = write(&config, &mut lane, &mut last_failure, &records).await;
         let outcome = outcome.map_err(|error| {
             tracing::warn!(
                 error = format!("{error:#}"),
                 records = records.len(),
                 "audit write failed"
             );
+            // Whatever failed, the session's view of the tail can no longer be trusted.
+            lane = None;
+            last_failure = Some(tokio::time::Instant::now());
             WriteFailure {
                 unavailable: crate::store::is_unavailable(&error),
                 cause: format!("{error:#}"),
@@ -166,4 +178,26 @@ async fn writer(
             let _ = pending.done.send(outcome.clone());
         }
     }
+}
+
+async fn write(
+    config: &tokio_postgres::Config,
+    lane: &mut Option<Lane>,
+    last_failure: &mut Option<tokio::time::Instant>,
+    records: &[&Disclosure],
+) -> anyhow::Result<()> {
+    let current = match lane {
+        Some(current) if !current.is_closed() => current,
+        _ => {
+            if let Some(at) = last_failure {
+                if at.elapsed() < RECONNECT_PAUSE {
+                    anyhow::bail!(std::io::Error::other(
+                        "the audit log's database session failed moments ago"
+                    ));
+                }
+            }
+            lane.insert(Lane::claim(config).await?)
+        }
+    };
+    current.append(records).await
 }

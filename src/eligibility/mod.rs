@@ -78,7 +78,9 @@ pub fn answer_with_record(
     chosen: Option<&Candidate>,
     date_of_care: NaiveDate,
 ) -> (Answer, Disclosure) {
-    let check_id = Uuid::new_v4();
+    // Time-ordered, so the unique index on check ids grows at its right edge instead of
+    // touching a random page per answer.
+    let check_id = Uuid::now_v7();
     let record = Disclosure {
         at,
         party_id,

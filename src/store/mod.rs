@@ -24,13 +24,7 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// # Errors
 /// A malformed database URL.
 pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
-    let mut config: tokio_postgres::Config =
-        database_url.parse().context("parsing the database URL")?;
-    // The request path runs a few prepared statements over and over with array parameters.
-    // Left to choose, the planner keeps custom plans for them and re-plans every execution,
-    // which cost more than half of the database's CPU under load (seen with perf); the
-    // generic plans are the same index lookups.
-    config.options("-c plan_cache_mode=force_generic_plan");
+    let config = session_config(database_url)?;
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -46,6 +40,43 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
         .recycle_timeout(Some(POOL_WAIT))
         .build()
         .context("building the connection pool")
+}
+
+/// The settings of the server's own sessions (pooled or dedicated).
+///
+/// # Errors
+/// A malformed database URL.
+pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config =
+        database_url.parse().context("parsing the database URL")?;
+    // The request path runs a few prepared statements over and over with array parameters.
+    // Left to choose, the planner keeps custom plans for them and re-plans every execution,
+    // which cost more than half of the database's CPU under load (seen with perf); the
+    // generic plans are the same index lookups.
+    config.options("-c plan_cache_mode=force_generic_plan");
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(POOL_WAIT);
+    }
+    Ok(config)
+}
+
+/// Connects a dedicated session with the server's settings.
+///
+/// # Errors
+/// The database is unreachable or refuses the connection.
+pub async fn connect_with(
+    config: &tokio_postgres::Config,
+) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("connecting to the database")?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "database connection ended");
+        }
+    });
+    Ok(client)
 }
 
 /// Connects one plain client (for the command line and migrations).

@@ -124,3 +124,72 @@ async fn reordered_records_are_caught() {
         Verdict::BrokenAt { .. }
     ));
 }
+
+fn record(party_id: i64, n: usize) -> Vec<onshi::audit::Disclosure> {
+    (0..n)
+        .map(|_| onshi::audit::Disclosure {
+            at: chrono::Utc::now(),
+            party_id,
+            person_id: None,
+            coverage_id: None,
+            kind: onshi::audit::DisclosureKind::EligibilityByNumber,
+            check_id: uuid::Uuid::now_v7(),
+            validity: 4,
+        })
+        .collect()
+}
+
+/// Two servers sharing one database (here two audit logs beside the app's own) each claim lanes
+/// of their own; when the database ends every writer session, the writers claim their lanes
+/// again, read the tails back and the chains go on unbroken.
+#[tokio::test]
+async fn writers_of_several_servers_keep_separate_unbroken_chains() {
+    let app = app_with_checks().await;
+    let first = onshi::audit::AuditLog::start(&app.database_url, 2, 64).unwrap();
+    let second = onshi::audit::AuditLog::start(&app.database_url, 2, 64).unwrap();
+    let writes = (0..40).map(|i| {
+        let log = if i % 2 == 0 { &first } else { &second };
+        log.record(record(i, 3))
+    });
+    for outcome in futures_util::future::join_all(writes).await {
+        outcome.unwrap();
+    }
+    let db = app.db().await;
+    let killed: i64 = db
+        .query_one(
+            "select count(pg_terminate_backend(pid)) from pg_locks
+             where locktype = 'advisory' and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 2, "the audit writers hold their lanes: {killed}");
+    // A write may fail while a writer notices its session is gone (answered 503); it must then
+    // succeed once the writer has claimed a lane again.
+    let mut written = 0;
+    for attempt in 0..100 {
+        let log = if attempt % 2 == 0 { &first } else { &second };
+        if log.record(record(attempt, 2)).await.is_ok() {
+            written += 2;
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        if written >= 20 {
+            break;
+        }
+    }
+    assert!(written >= 20, "the writers recovered");
+    let lanes: i64 = db
+        .query_one("select count(distinct lane) from disclosures", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(lanes >= 2, "several lanes were written: {lanes}");
+    assert_eq!(
+        verify(&db).await.unwrap(),
+        Verdict::Intact {
+            records: 6 + 120 + written
+        }
+    );
+}
