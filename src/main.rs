@@ -31,6 +31,12 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(settings: &Settings) -> anyhow::Result<i32> {
     let app = Application::build(settings).await?;
+    if cfg!(feature = "unguarded-bench") {
+        tracing::error!(
+            "this onshi was built with the unguarded-bench feature: no authentication, no rate \
+             limits and NO AUDIT RECORDS; it is for benchmarks only"
+        );
+    }
     tracing::info!(port = app.port(), "serving");
     app.run_until_stopped().await?;
     tracing::info!("stopped");

@@ -10,6 +10,7 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::AuthCache;
+use crate::api::limits::Limits;
 use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
 use crate::card::trust::TrustStore;
@@ -40,6 +41,12 @@ impl Application {
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
+            limits: Limits::new(
+                settings.rate_per_second,
+                settings.rate_burst,
+                settings.enumeration_misses,
+                Duration::from_secs(settings.enumeration_cooloff_seconds),
+            ),
             trust: TrustStore::start(
                 settings.jpki_trust_dir.clone(),
                 settings.jpki_crl_dir.clone(),
@@ -60,6 +67,10 @@ impl Application {
                 .configure(routes)
         })
         .shutdown_timeout(30)
+        // Headers must arrive promptly and idle connections are closed, so that slow or idle
+        // clients cannot hold the server's connections (bodies have their own deadline).
+        .client_request_timeout(Duration::from_secs(10))
+        .keep_alive(Duration::from_secs(75))
         .listen(listener)?
         .run();
         Ok(Application { port, server })

@@ -9,8 +9,27 @@ use super::error::{ApiError, ClientError};
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 ///
 /// # Errors
-/// 413 `body.too_large`; 400 `body.incomplete` when the upload broke off.
-pub async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+/// 413 `body.too_large`; 400 `body.incomplete` when the upload broke off; 408 `body.timeout`
+/// when it did not arrive within [`BODY_DEADLINE`].
+pub async fn read_limited(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    tokio::time::timeout(BODY_DEADLINE, read(payload, limit))
+        .await
+        .map_err(|_| {
+            ClientError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body.timeout",
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    BODY_DEADLINE.as_secs()
+                ),
+            )
+        })?
+}
+
+/// How long a JSON body may take to arrive: a slow sender must not hold a worker for ever.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn read(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {

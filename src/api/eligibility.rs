@@ -11,7 +11,7 @@ use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
 use crate::audit::DisclosureKind;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
-use crate::eligibility::{self, Answer, Query};
+use crate::eligibility::{self, Answer, Query, Validity};
 use crate::parties::Role;
 
 const QUERY_FIELDS: [&str; 6] = [
@@ -49,6 +49,7 @@ pub async fn check_one(
     let answer = answers
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
+    note_misses(&state, party.id, std::slice::from_ref(&answer));
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -91,15 +92,16 @@ pub async fn check_batch(
     let parsed: Vec<Result<Query, ClientError>> =
         items.iter().map(|item| parse_query(item, today)).collect();
     let valid: Vec<&Query> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let mut answers = eligibility::check(
+    let answers = eligibility::check(
         &state.pool,
         &state.audit,
         party.id,
         DisclosureKind::EligibilityBatch,
         &valid,
     )
-    .await?
-    .into_iter();
+    .await?;
+    note_misses(&state, party.id, &answers);
+    let mut answers = answers.into_iter();
     let results: Vec<BatchItem> = parsed
         .into_iter()
         .map(|p| match p {
@@ -111,6 +113,15 @@ pub async fn check_batch(
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// Tells the enumeration watch how many of the answers found nothing.
+fn note_misses(state: &AppState, party_id: i64, answers: &[Answer]) {
+    let misses = answers
+        .iter()
+        .filter(|a| a.validity == Validity::NoSuchCoverage)
+        .count();
+    state.limits.note_answers(party_id, answers.len(), misses);
 }
 
 /// Parses one query object into domain types; the first problem found is reported.

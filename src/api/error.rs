@@ -25,6 +25,8 @@ pub struct ErrorBody {
 pub struct ClientError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ClientError {
@@ -40,7 +42,13 @@ impl ClientError {
                 message: message.into(),
                 field: None,
             },
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
@@ -124,8 +132,17 @@ impl ResponseError for ApiError {
             }
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header(("Retry-After", "5"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            ApiError::Client(ClientError {
+                retry_after: Some(seconds),
+                ..
+            }) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            _ => {}
         }
         response.json(Envelope { error: body })
     }

@@ -212,8 +212,10 @@ pub async fn resolve(
         &id,
         date_of_care,
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(resolution))
+    .await;
+    let miss = matches!(resolution, Err(HealthIdError::NotFound));
+    state.limits.note_answers(caller.0.id, 1, usize::from(miss));
+    Ok(HttpResponse::Ok().json(resolution?))
 }
 
 /// Revokes an ID on suspected misuse and issues its person a new one (administrators).

@@ -22,6 +22,7 @@ pub mod enrollments;
 pub mod error;
 pub mod health;
 pub mod health_ids;
+pub mod limits;
 pub mod parties;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub audit: AuditLog,
     pub link_key: Arc<LinkKey>,
     pub auth: AuthCache,
+    pub limits: limits::Limits,
     pub trust: crate::card::trust::TrustStore,
     pub challenge_lifetime: chrono::Duration,
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,

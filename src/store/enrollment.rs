@@ -100,7 +100,10 @@ pub async fn create_staging(tx: &Transaction<'_>) -> anyhow::Result<()> {
         let ty = if col.is_date() { "date" } else { "text" };
         ddl.push_str(&format!(", {} {ty}", col.name()));
     }
+    // A batch of millions of rows legitimately runs for minutes: lift the request sessions'
+    // statement timeout for this transaction only.
     ddl.push_str(", round integer not null default 1) on commit drop;");
+    ddl.push_str("set local statement_timeout = 0;");
     ddl.push_str(
         "create temp table load_errors (line integer not null, col text not null, code text not null)
          on commit drop;",

@@ -19,6 +19,9 @@ use tokio_postgres::NoTls;
 /// How long a request waits for a free connection before it is answered 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest a single statement of the server's own sessions may run.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Builds the connection pool; connections are opened lazily, so this succeeds without a database.
 ///
 /// # Errors
@@ -53,7 +56,12 @@ pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Conf
     // Left to choose, the planner keeps custom plans for them and re-plans every execution,
     // which cost more than half of the database's CPU under load (seen with perf); the
     // generic plans are the same index lookups.
-    config.options("-c plan_cache_mode=force_generic_plan");
+    // A statement that runs for more than STATEMENT_TIMEOUT on the request path is a bug or an
+    // overload: cut it rather than hold a connection (bulk loads lift it for their transaction).
+    config.options(&format!(
+        "-c plan_cache_mode=force_generic_plan -c statement_timeout={}",
+        STATEMENT_TIMEOUT.as_millis()
+    ));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(POOL_WAIT);
     }

@@ -8,4 +8,5 @@ mod enrollments;
 mod health;
 mod health_ids;
 mod helpers;
+mod limits;
 mod reader;
