@@ -58,7 +58,7 @@ pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Conf
     // generic plans are the same index lookups.
     // A statement that runs for more than STATEMENT_TIMEOUT on the request path is a bug or an
     // overload: cut it rather than hold a connection (bulk loads lift it for their transaction).
-    config.options(&format!(
+    config.options(format!(
         "-c plan_cache_mode=force_generic_plan -c statement_timeout={}",
         STATEMENT_TIMEOUT.as_millis()
     ));
