@@ -3,6 +3,7 @@
 //! | route | who | module |
 //! |---|---|---|
 //! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
+//! | `GET /openapi.yaml` | anyone | [`openapi`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
 //! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
@@ -23,6 +24,7 @@ pub mod error;
 pub mod health;
 pub mod health_ids;
 pub mod limits;
+pub mod openapi;
 pub mod parties;
 
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/openapi.yaml", web::get().to(openapi::document))
         .service(
             web::scope("/v1")
                 .route("/eligibility", web::post().to(eligibility::check_one))

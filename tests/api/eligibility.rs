@@ -317,6 +317,12 @@ async fn an_administrator_registers_revokes_and_expiry_ends_tokens() {
         .post_json(&format!("/v1/parties/{id}/revoke"), &admin, &json!({}))
         .await;
     assert_eq!(revoked.status(), 200);
+    let not_an_id = app
+        .post_json("/v1/parties/abc/revoke", &admin, &json!({}))
+        .await;
+    assert_eq!(not_an_id.status(), 404);
+    let v: Value = not_an_id.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "party.not_found", "the error envelope");
     let (status, v) = ask(&app, &token, q.clone()).await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),

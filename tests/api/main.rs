@@ -9,4 +9,5 @@ mod health;
 mod health_ids;
 mod helpers;
 mod limits;
+mod openapi;
 mod reader;
