@@ -147,6 +147,7 @@ impl TestApp {
                 .map(|n| InsurerNumber::parse(n).unwrap())
                 .collect(),
             expires_at: None,
+            client_certificates: Vec::new(),
         };
         let token = Token::generate();
         let mut db = self.db().await;
