@@ -359,7 +359,8 @@ fn client_certificate_pem(path: &std::path::Path) -> anyhow::Result<String> {
         .with_context(|| format!("reading the client certificate {}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| {
         anyhow::anyhow!(
-            "client certificate {}: not PEM text (for a DER file: openssl x509 -inform der -in FILE -out FILE.pem)",
+            "client certificate {}: not PEM text (for a DER file: \
+             openssl x509 -inform der -in FILE -out FILE.pem)",
             path.display()
         )
     })?;

@@ -24,28 +24,26 @@ impl CertFingerprint {
     /// `format` when the text holds no certificate, more than one, a damaged PEM block, or a
     /// block that is not an X.509 certificate. Messages never repeat the input.
     pub fn from_pem(text: &str) -> Result<Self, Invalid> {
+        const NONE: &str = "no certificate found: give the certificate (not its key) as PEM \
+                            text ('-----BEGIN CERTIFICATE-----' ...)";
+        const DAMAGED: &str =
+            "the PEM certificate is damaged; copy it again, with its BEGIN and END lines";
+        const SEVERAL: &str =
+            "give only the party's own certificate, not a chain or several certificates";
+        const NOT_X509: &str = "the PEM block does not hold an X.509 certificate";
         let mut blocks = CertificateDer::pem_slice_iter(text.as_bytes());
-        let der =
-            match blocks.next() {
-                None => {
-                    return Err(Invalid::format(
-                        "give the certificate as PEM text ('-----BEGIN CERTIFICATE-----' ...)",
-                    ))
-                }
-                Some(Err(_)) => return Err(Invalid::format(
-                    "the PEM certificate is damaged; copy it again, with its BEGIN and END lines",
-                )),
-                Some(Ok(der)) => der,
-            };
+        let der = match blocks.next() {
+            None => return Err(Invalid::format(NONE)),
+            Some(Err(_)) => return Err(Invalid::format(DAMAGED)),
+            Some(Ok(der)) => der,
+        };
         if blocks.next().is_some() {
-            return Err(Invalid::format(
-                "give only the party's own certificate, not a chain or several certificates",
-            ));
+            return Err(Invalid::format(SEVERAL));
         }
         // The client CA decides which certificates are accepted at the handshake; parsing here
-        // only catches a block that could never match anything (a key, junk under the label).
+        // only catches a block that could never match anything (junk under the label).
         <x509_cert::Certificate as der::Decode>::from_der(&der)
-            .map_err(|_| Invalid::format("the PEM block does not hold an X.509 certificate"))?;
+            .map_err(|_| Invalid::format(NOT_X509))?;
         Ok(Self::of_der(&der))
     }
 
