@@ -81,6 +81,10 @@ pub enum PartyCommand {
         /// The token stops working after this many days (default: no expiry).
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// A PEM file of a client certificate the party must then present over TLS besides its
+        /// token; repeat the flag to allow several (e.g. while a certificate is replaced).
+        #[arg(long = "client-cert", value_name = "FILE.pem")]
+        client_certs: Vec<PathBuf>,
     },
     /// Revoke a party's token at once (cached tokens stop within `auth_cache_seconds`).
     Revoke {
@@ -162,17 +166,18 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                     code,
                     insurer_numbers,
                     expires_in_days,
+                    client_certs,
                 },
         } => {
-            party_add(
-                settings,
-                role.into(),
+            let registration = Registration {
+                role: role.into(),
                 name,
                 code,
                 insurer_numbers,
                 expires_in_days,
-            )
-            .await
+                client_certs,
+            };
+            party_add(settings, registration).await
         }
         Command::Party {
             command: PartyCommand::Revoke { id },
@@ -308,30 +313,84 @@ fn file_digest(file: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!("file-sha256-{}", hex::encode(hasher.finalize())))
 }
 
-async fn party_add(
-    settings: &Settings,
+/// What `onshi party add` was asked to register, as typed.
+struct Registration {
     role: Role,
     name: Option<String>,
     code: Option<String>,
     insurer_numbers: Vec<String>,
     expires_in_days: Option<u32>,
-) -> anyhow::Result<i32> {
+    client_certs: Vec<PathBuf>,
+}
+
+async fn party_add(settings: &Settings, r: Registration) -> anyhow::Result<i32> {
+    let pems = r
+        .client_certs
+        .iter()
+        .map(|path| client_certificate_pem(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let party = NewParty::new(
-        role,
-        name,
-        code.as_deref(),
-        &insurer_numbers,
-        expires_in_days,
+        r.role,
+        r.name,
+        r.code.as_deref(),
+        &r.insurer_numbers,
+        r.expires_in_days,
+        &pems,
     )
     .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     let token = Token::generate();
     let mut client = crate::store::connect(&settings.database_url).await?;
     crate::store::migrate::run(&mut client).await?;
     let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
+    for fingerprint in &party.client_certificates {
+        println!("client certificate bound: sha256 {fingerprint}");
+    }
     println!(
         "party {id} registered as {}; its token (shown once):",
-        role.as_str()
+        r.role.as_str()
     );
     println!("{}", token.reveal());
     Ok(0)
+}
+
+/// Reads a client certificate file for `party add`, naming the file in any complaint.
+fn client_certificate_pem(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading the client certificate {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "client certificate {}: not PEM text (for a DER file: \
+             openssl x509 -inform der -in FILE -out FILE.pem)",
+            path.display()
+        )
+    })?;
+    crate::domain::CertFingerprint::from_pem(&text)
+        .map_err(|e| anyhow::anyhow!("client certificate {}: {}", path.display(), e.message))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_client_certificate_file_is_named_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("onshi-cli-cert-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let der = dir.join("cert.der");
+        std::fs::write(&der, [0x30, 0x82, 0xff, 0xfe]).unwrap();
+        let err = client_certificate_pem(&junk).unwrap_err().to_string();
+        assert!(err.contains("junk.pem") && err.contains("damaged"), "{err}");
+        let err = client_certificate_pem(&der).unwrap_err().to_string();
+        assert!(err.contains("cert.der") && err.contains("not PEM"), "{err}");
+        let err = client_certificate_pem(&dir.join("absent.pem")).unwrap_err();
+        assert!(format!("{err:#}").contains("absent.pem"), "{err:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

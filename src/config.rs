@@ -23,6 +23,9 @@
 //! | `health_id.pkcs11_token_label` | `ONSHI_PKCS11_TOKEN_LABEL` | none |
 //! | `health_id.pkcs11_pin_file` | `ONSHI_PKCS11_PIN_FILE` | none |
 //! | `health_id.pkcs11_key_label` | `ONSHI_PKCS11_KEY_LABEL` | `onshi-health-id` |
+//! | `tls.cert_file` | `ONSHI_TLS_CERT_FILE` (server certificate chain, PEM) | none: plain HTTP |
+//! | `tls.key_file` | `ONSHI_TLS_KEY_FILE` (server private key, PEM; set with `cert_file`) | none |
+//! | `tls.client_ca_file` | `ONSHI_TLS_CLIENT_CA_FILE` (CAs, PEM; every client must present a certificate chained to one) | none: no client certificates asked for |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -55,6 +58,7 @@ pub struct Settings {
     pub trust_reload_seconds: u64,
     pub challenge_seconds: u64,
     pub health_id: crate::health_id::keys::KeySettings,
+    pub tls: crate::tls::TlsSettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -84,6 +88,7 @@ impl Default for Settings {
             trust_reload_seconds: 300,
             challenge_seconds: 120,
             health_id: Default::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -111,6 +116,7 @@ impl std::fmt::Debug for Settings {
             .field("trust_reload_seconds", &self.trust_reload_seconds)
             .field("challenge_seconds", &self.challenge_seconds)
             .field("health_id", &self.health_id)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -220,6 +226,7 @@ impl Settings {
                 .context("ONSHI_CHALLENGE_SECONDS must be a number")?;
         }
         settings.health_id.apply_env(&env);
+        settings.tls.apply_env(&env);
         Ok(settings)
     }
 
@@ -286,6 +293,39 @@ mod tests {
         assert_eq!(settings.listen, "0.0.0.0:9000");
         assert_eq!(settings.pool_size, 7);
         assert_eq!(settings.auth_cache_seconds, 30);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn tls_files_come_from_the_tls_section_or_the_environment() {
+        let dir = std::env::temp_dir().join(format!("onshi-config-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("onshi.toml");
+        std::fs::write(
+            &file,
+            "[tls]\ncert_file = \"/etc/onshi/cert.pem\"\nkey_file = \"/etc/onshi/key.pem\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| {
+            (name == "ONSHI_TLS_CLIENT_CA_FILE").then(|| "/etc/onshi/clients.pem".to_string())
+        };
+        let settings = Settings::load_from(Some(&file), env).unwrap();
+        assert_eq!(
+            settings.tls.cert_file.as_deref(),
+            Some(Path::new("/etc/onshi/cert.pem"))
+        );
+        assert_eq!(
+            settings.tls.key_file.as_deref(),
+            Some(Path::new("/etc/onshi/key.pem"))
+        );
+        assert_eq!(
+            settings.tls.client_ca_file.as_deref(),
+            Some(Path::new("/etc/onshi/clients.pem"))
+        );
+        assert!(
+            Settings::default().tls.cert_file.is_none(),
+            "plain HTTP by default"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{FacilityCode, InsurerNumber};
+use crate::domain::{CertFingerprint, FacilityCode, InsurerNumber};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +55,8 @@ pub struct Party {
     pub facility_code: Option<String>,
     /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
     pub insurer_numbers: BTreeSet<String>,
+    /// The TLS client certificates the party must present one of; empty: the token alone.
+    pub certificates: Vec<CertFingerprint>,
 }
 
 impl Party {
@@ -66,6 +68,7 @@ impl Party {
             role: Role::Claims,
             facility_code: None,
             insurer_numbers: BTreeSet::new(),
+            certificates: Vec::new(),
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct NewParty {
     pub insurer_numbers: Vec<InsurerNumber>,
     /// When the token stops working; `None` for no expiry.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Client certificates bound to the token (see [`crate::tls`]); empty for none.
+    pub client_certificates: Vec<CertFingerprint>,
 }
 
 /// Why a party's registration was refused: the field at fault, a stable code, a message.
@@ -91,7 +96,8 @@ pub struct PartyInputError {
 
 impl NewParty {
     /// Validates a registration: a facility needs its facility code and an insurer at least one
-    /// insurer number, and no other role may carry either.
+    /// insurer number, and no other role may carry either. Each of `client_certificates` is the
+    /// PEM text of one certificate the party will have to present over TLS.
     ///
     /// # Errors
     /// The first problem found.
@@ -101,6 +107,7 @@ impl NewParty {
         code: Option<&str>,
         insurer_numbers: &[String],
         expires_in_days: Option<u32>,
+        client_certificates: &[String],
     ) -> Result<Self, PartyInputError> {
         let fail = |field: &'static str, code: String, message: String| PartyInputError {
             field,
@@ -149,6 +156,17 @@ impl NewParty {
                 "At most 100 characters, no control characters.".into(),
             ));
         }
+        let client_certificates = client_certificates
+            .iter()
+            .map(|pem| CertFingerprint::from_pem(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                fail(
+                    "client_certificate",
+                    format!("client_certificate.{}", e.kind),
+                    e.message.into(),
+                )
+            })?;
         Ok(NewParty {
             role,
             name,
@@ -156,6 +174,7 @@ impl NewParty {
             insurer_numbers,
             expires_at: expires_in_days
                 .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days))),
+            client_certificates,
         })
     }
 }
@@ -208,6 +227,15 @@ mod tests {
         assert!(!format!("{a:?}").contains(&a.reveal()[6..]));
         assert_ne!(a.hash(), b.hash());
         assert_eq!(a.hash(), Token::from_header(a.reveal()).hash());
+    }
+
+    #[test]
+    fn a_bad_client_certificate_names_its_field() {
+        let err =
+            NewParty::new(Role::Claims, None, None, &[], None, &["not a pem".into()]).unwrap_err();
+        assert_eq!(err.field, "client_certificate");
+        assert_eq!(err.code, "client_certificate.format");
+        assert!(err.message.contains("PEM"), "{}", err.message);
     }
 
     #[test]

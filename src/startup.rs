@@ -22,12 +22,22 @@ pub struct Application {
 }
 
 impl Application {
-    /// Migrates the database, then binds `settings.listen` (port 0 picks a free port).
+    /// Migrates the database, then binds `settings.listen` (port 0 picks a free port), with TLS
+    /// when `settings.tls` names a certificate and key.
     ///
     /// # Errors
-    /// No link key, an unreachable database, a failing migration or an unusable address.
+    /// No link key, unusable TLS files, an unreachable database, a failing migration or an
+    /// unusable address.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let link_key = Arc::new(settings.link_key()?);
+        // Read before the database is touched, so that a TLS mistake fails the start at once.
+        let tls = settings.tls.server_config()?;
+        if tls.is_some() {
+            tracing::info!(
+                client_certificates_required = settings.tls.client_ca_file.is_some(),
+                "serving over TLS only"
+            );
+        }
         let mut client = crate::store::connect(&settings.database_url).await?;
         crate::store::migrate::run(&mut client).await?;
         drop(client);
@@ -71,7 +81,12 @@ impl Application {
         // clients cannot hold the server's connections (bodies have their own deadline).
         .client_request_timeout(Duration::from_secs(10))
         .keep_alive(Duration::from_secs(75))
-        .listen(listener)?
+        // Puts the client certificate (if any) where authentication finds it.
+        .on_connect(crate::tls::on_connect);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Application { port, server })
     }

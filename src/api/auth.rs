@@ -2,8 +2,10 @@
 //!
 //! The token's hash is looked up in `parties`; a hit is cached in memory for
 //! `auth_cache_seconds`, so a revoked or expired token stops working within that time.
-//! Misses are not cached (random tokens must not fill memory). An authenticated party then
-//! passes its abuse limits ([`super::limits`]) before the handler runs.
+//! Misses are not cached (random tokens must not fill memory). A party with registered client
+//! certificates must also have presented one of them at the TLS handshake ([`crate::tls`]); the
+//! cache holds the party with its fingerprints, and the comparison runs on every request. An
+//! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,7 +19,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::{ApiError, ClientError};
 use super::AppState;
+use crate::domain::CertFingerprint;
 use crate::parties::{Party, Role, Token};
+use crate::tls::PeerCertificate;
 
 /// Entries beyond this make the cache start afresh: a bound, not an eviction policy.
 const CACHE_MAX: usize = 100_000;
@@ -87,12 +91,14 @@ impl FromRequest for Caller {
             .headers()
             .get(AUTHORIZATION)
             .map(|v| v.to_str().map(|s| s.to_owned()));
+        let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
         Box::pin(async move {
             let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
             if cfg!(feature = "unguarded-bench") {
                 return Ok(Caller(Party::unguarded_bench()));
             }
             let party = authenticate(&state, header).await?;
+            require_bound_certificate(&party, presented)?;
             state.limits.admit(party.id).map_err(ClientError::from)?;
             Ok(Caller(party))
         })
@@ -141,4 +147,26 @@ async fn authenticate(
             "This credential is unknown, revoked or expired; ask your operator for a new one.",
         )),
     }
+}
+
+/// A party with registered client certificates must have presented one of them on this
+/// connection; a party with none is bound by its token alone. Plain HTTP presents nothing, so a
+/// bound party is refused there too (a deployment terminating TLS in front cannot bind).
+fn require_bound_certificate(
+    party: &Party,
+    presented: Option<CertFingerprint>,
+) -> Result<(), ApiError> {
+    if party.certificates.is_empty() || presented.is_some_and(|p| party.certificates.contains(&p)) {
+        return Ok(());
+    }
+    tracing::warn!(
+        party = party.id,
+        presented = ?presented,
+        "token used without its bound client certificate"
+    );
+    Err(unauthorized(
+        "auth.certificate_mismatch",
+        "This credential is bound to a client certificate: connect over TLS presenting the \
+         certificate registered for it (ask your operator which one, or to register a new one).",
+    ))
 }

@@ -1,5 +1,5 @@
 //! `POST /v1/parties` and `POST /v1/parties/{id}/revoke`: an administrator registers parties
-//! (the token is in the answer, once) and revokes them.
+//! (the token is in the answer, once; a client certificate may be bound to it) and revokes them.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -23,6 +23,9 @@ struct NewPartyBody {
     insurer_numbers: Vec<String>,
     #[serde(default)]
     expires_in_days: Option<u32>,
+    /// PEM of one client certificate the party must present over TLS besides its token.
+    #[serde(default)]
+    client_certificate: Option<String>,
 }
 
 /// Registers a party; answers its id and its token, shown this once.
@@ -47,6 +50,7 @@ pub async fn add(
         body.facility_code.as_deref(),
         &body.insurer_numbers,
         body.expires_in_days,
+        body.client_certificate.as_slice(),
     )
     .map_err(|e| {
         ClientError::new(StatusCode::BAD_REQUEST, e.code, e.message).with_field(e.field)
@@ -59,6 +63,7 @@ pub async fn add(
         "role": role,
         "token": token.reveal(),
         "expires_at": party.expires_at,
+        "client_certificates": party.client_certificates,
     })))
 }
 

@@ -10,6 +10,7 @@
 //! | [`insurer`] | [`InsurerNumber`] (保険者番号) |
 //! | [`public_expense`] | [`PublicExpensePayerNumber`] (公費負担者番号), [`PublicExpenseRecipientNumber`] (受給者番号) |
 //! | [`facility`] | [`FacilityCode`] (医療機関コード) and [`FacilityKind`] |
+//! | [`certificate`] | [`CertFingerprint`]: a party's TLS client certificate, as registered |
 //! | [`card_key`] | [`InsuredSymbol`] (記号), [`InsuredNumber`] (番号), [`BranchNumber`] (枝番) |
 //! | [`individual_number`] | the secret [`IndividualNumber`] (個人番号), [`LinkKey`], [`PersonLink`] |
 //! | [`codes`] | the small wire code enums of an eligibility answer |
@@ -39,6 +40,7 @@ macro_rules! canonical_string {
 }
 
 pub mod card_key;
+pub mod certificate;
 pub mod check_digit;
 pub mod codes;
 pub mod facility;
@@ -48,6 +50,7 @@ pub mod person;
 pub mod public_expense;
 
 pub use card_key::{BranchNumber, InsuredNumber, InsuredSymbol};
+pub use certificate::CertFingerprint;
 pub use codes::{
     CardClassification, CopayRatio, LimitCategory, LimitClassification, LossReason, Relationship,
     Sex,

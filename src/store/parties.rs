@@ -1,12 +1,14 @@
-//! Parties, their tokens (as hashes) and the insurer numbers they own.
+//! Parties, their tokens (as hashes), the insurer numbers they own and the fingerprints of the
+//! client certificates bound to them.
 
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 
+use crate::domain::CertFingerprint;
 use crate::parties::{NewParty, Party, Role};
 
-/// Registers a party with the hash of its new token; returns its id. Insurer numbers the
-/// database does not know yet are registered as insurers on the way.
+/// Registers a party with the hash of its new token and its client certificates; returns its
+/// id. Insurer numbers the database does not know yet are registered as insurers on the way.
 ///
 /// # Errors
 /// Database failures.
@@ -44,11 +46,21 @@ pub async fn insert(
         )
         .await?;
     }
+    for fingerprint in &party.client_certificates {
+        tx.execute(
+            "insert into party_certificates (party_id, fingerprint) values ($1, $2)
+             on conflict do nothing",
+            &[&id, &fingerprint.as_bytes().as_slice()],
+        )
+        .await
+        .context("registering a client certificate")?;
+    }
     tx.commit().await?;
     Ok(id)
 }
 
-/// The active (not revoked, not expired) party holding this token hash.
+/// The active (not revoked, not expired) party holding this token hash, with its client
+/// certificates.
 ///
 /// # Errors
 /// Database failures.
@@ -59,7 +71,8 @@ pub async fn by_token_hash(
     let statement = client
         .prepare_cached(
             "select p.id, p.role, p.facility_code,
-                    coalesce(array_agg(pi.insurer_number) filter (where pi.insurer_number is not null), '{}')
+                    coalesce(array_agg(pi.insurer_number) filter (where pi.insurer_number is not null), '{}'),
+                    array(select pc.fingerprint from party_certificates pc where pc.party_id = p.id)
              from parties p left join party_insurers pi on pi.party_id = p.id
              where p.token_hash = $1 and p.revoked_at is null
                and (p.expires_at is null or p.expires_at > now())
@@ -74,11 +87,17 @@ pub async fn by_token_hash(
     };
     let role: &str = row.get(1);
     let insurer_numbers: Vec<String> = row.get(3);
+    let fingerprints: Vec<&[u8]> = row.get(4);
     Ok(Some(Party {
         id: row.get(0),
         role: Role::parse(role).context("unknown role in the parties table")?,
         facility_code: row.get(2),
         insurer_numbers: insurer_numbers.into_iter().collect(),
+        certificates: fingerprints
+            .into_iter()
+            .map(CertFingerprint::from_stored)
+            .collect::<Result<_, _>>()
+            .context("a malformed fingerprint in party_certificates")?,
     }))
 }
 

@@ -43,7 +43,9 @@ pub async fn spawn_app_with_pki(pki_dir: &std::path::Path) -> TestApp {
     .await
 }
 
-/// Like [`spawn_app`], with the settings adjusted by `configure` before the app is built.
+/// Like [`spawn_app`], with the settings adjusted by `configure` before the app is built. When
+/// `configure` sets `tls.cert_file`, the address is `https://`; the test then sets `http` to a
+/// client that trusts its CA.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     spawn(false, configure).await
 }
@@ -88,7 +90,12 @@ async fn spawn(behind_proxy: bool, configure: impl FnOnce(&mut Settings)) -> Tes
     };
     configure(&mut settings);
     let app = Application::build(&settings).await.expect("the app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let scheme = if settings.tls.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let address = format!("{scheme}://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -140,6 +147,7 @@ impl TestApp {
                 .map(|n| InsurerNumber::parse(n).unwrap())
                 .collect(),
             expires_at: None,
+            client_certificates: Vec::new(),
         };
         let token = Token::generate();
         let mut db = self.db().await;

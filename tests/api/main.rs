@@ -11,3 +11,4 @@ mod helpers;
 mod limits;
 mod openapi;
 mod reader;
+mod tls;
