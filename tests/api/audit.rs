@@ -158,7 +158,8 @@ async fn writers_of_several_servers_keep_separate_unbroken_chains() {
     let killed: i64 = db
         .query_one(
             "select count(pg_terminate_backend(pid)) from pg_locks
-             where locktype = 'advisory' and pid <> pg_backend_pid()",
+             where locktype = 'advisory' and pid <> pg_backend_pid()
+               and database = (select oid from pg_database where datname = current_database())",
             &[],
         )
         .await
