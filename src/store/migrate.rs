@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0004_health_ids.sql",
         include_str!("../../schema/0004_health_ids.sql"),
     ),
+    (
+        5,
+        "0005_self_challenges.sql",
+        include_str!("../../schema/0005_self_challenges.sql"),
+    ),
 ];
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.
