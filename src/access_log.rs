@@ -208,29 +208,22 @@ pub async fn by_coverage(
     persons.dedup();
     let person_id = match persons[..] {
         [one] => one,
-        [] => {
+        ref none_or_several => {
+            let (validity, error) = if none_or_several.is_empty() {
+                (Validity::NoSuchCoverage, LookupError::NoSuchPerson)
+            } else {
+                (Validity::Several, LookupError::SeveralPersons)
+            };
             drop(client);
             let (_, record) = read_record(
                 now,
                 admin_id,
                 DisclosureKind::AccessLogAdmin,
                 None,
-                Validity::NoSuchCoverage,
+                validity,
             );
             audit.record(vec![record]).await?;
-            return Err(LookupError::NoSuchPerson);
-        }
-        _ => {
-            drop(client);
-            let (_, record) = read_record(
-                now,
-                admin_id,
-                DisclosureKind::AccessLogAdmin,
-                None,
-                Validity::Several,
-            );
-            audit.record(vec![record]).await?;
-            return Err(LookupError::SeveralPersons);
+            return Err(error);
         }
     };
     let (entries, next) = page(&client, person_id, before, limit)
