@@ -1,10 +1,11 @@
 //! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
 //!
 //! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
-//! [`enrollment`]) → [`store`] (the only SQL) → back out as a typed answer, with the [`audit`]
-//! record made durable on the way. [`domain`] holds the validated types everything past the
-//! edge works with.
+//! [`enrollment`], [`access_log`]) → [`store`] (the only SQL) → back out as a typed answer, with
+//! the [`audit`] record made durable on the way. [`domain`] holds the validated types everything
+//! past the edge works with.
 
+pub mod access_log;
 pub mod api;
 pub mod audit;
 pub mod card;

@@ -1,5 +1,6 @@
-//! The blocking HTTP client of the onshi server's card check: get a challenge, send the
-//! certificate and the card's signature, get the eligibility answer. Errors are mapped
+//! The blocking HTTP client of the onshi server's card endpoints: get a challenge, send the
+//! certificate and the card's signature, get the eligibility answer (a facility, with its
+//! token) or the person's own access log (the card holder, with no token). Errors are mapped
 //! to "unreachable" or "refused" with the server's own code and message.
 
 use std::fmt;
@@ -105,6 +106,28 @@ impl CardCheck {
     }
 }
 
+/// The body of `POST /v1/self/access-log`: the card proves its holder, nothing else is sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfProof {
+    /// The user-authentication certificate, base64 DER.
+    pub certificate: String,
+    /// From [`Challenge::challenge_id`] of a self challenge.
+    pub challenge_id: String,
+    /// The card's signature, base64.
+    pub signature: String,
+}
+
+impl SelfProof {
+    /// Builds the request from raw certificate and signature bytes.
+    pub fn new(certificate_der: &[u8], challenge: &Challenge, signature: &[u8]) -> SelfProof {
+        SelfProof {
+            certificate: B64.encode(certificate_der),
+            challenge_id: challenge.challenge_id.clone(),
+            signature: B64.encode(signature),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -118,11 +141,11 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Client of one onshi server for one facility.
+/// Client of one onshi server for one facility, or for a card holder (no token).
 pub struct ServerClient {
     agent: ureq::Agent,
     base: String,
-    authorization: Zeroizing<String>,
+    authorization: Option<Zeroizing<String>>,
 }
 
 impl ServerClient {
@@ -132,7 +155,17 @@ impl ServerClient {
         ServerClient {
             agent: ureq::AgentBuilder::new().timeout(timeout).build(),
             base: base_url.trim_end_matches('/').to_owned(),
-            authorization: Zeroizing::new(format!("Bearer {}", token.0)),
+            authorization: Some(Zeroizing::new(format!("Bearer {}", token.0))),
+        }
+    }
+
+    /// A client of the server at `base_url` for the card's holder: it sends no token, as the
+    /// card's signature is the credential of the self endpoints.
+    pub fn for_card_holder(base_url: &str, timeout: Duration) -> ServerClient {
+        ServerClient {
+            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+            base: base_url.trim_end_matches('/').to_owned(),
+            authorization: None,
         }
     }
 
@@ -142,7 +175,41 @@ impl ServerClient {
     /// [`Error::ServerUnreachable`], [`Error::ServerRefused`], or
     /// [`Error::Unexpected`] for a malformed answer.
     pub fn challenge(&self) -> Result<Challenge> {
-        let url = format!("{}/v1/challenges", self.base);
+        self.challenge_at("/v1/challenges")
+    }
+
+    /// `POST /v1/self/challenges`: a challenge for the holder's own access log.
+    ///
+    /// # Errors
+    /// As [`ServerClient::challenge`].
+    pub fn self_challenge(&self) -> Result<Challenge> {
+        self.challenge_at("/v1/self/challenges")
+    }
+
+    /// `POST /v1/self/access-log`, with the page's query string (`before`, `limit`) as pairs.
+    /// The answer is returned as the server sent it.
+    ///
+    /// # Errors
+    /// [`Error::ServerUnreachable`], [`Error::ServerRefused`], or
+    /// [`Error::Unexpected`] for an answer that is not JSON.
+    pub fn access_log(
+        &self,
+        proof: &SelfProof,
+        page: &[(&str, &str)],
+    ) -> Result<serde_json::Value> {
+        let url = format!("{}/v1/self/access-log", self.base);
+        let mut request = self.request(&url);
+        for (name, value) in page {
+            request = request.query(name, value);
+        }
+        let resp = self.send(&url, request.send_json(proof))?;
+        Ok(resp
+            .into_json()
+            .context("the server's access log is not JSON")?)
+    }
+
+    fn challenge_at(&self, path: &str) -> Result<Challenge> {
+        let url = format!("{}{path}", self.base);
         let resp = self.send(&url, self.request(&url).send_bytes(&[]))?;
         let body: ChallengeBody = resp
             .into_json()
@@ -175,10 +242,11 @@ impl ServerClient {
     }
 
     fn request(&self, url: &str) -> ureq::Request {
-        self.agent
-            .post(url)
-            .set("Authorization", &self.authorization)
-            .set("Accept", "application/json")
+        let request = self.agent.post(url).set("Accept", "application/json");
+        match &self.authorization {
+            Some(authorization) => request.set("Authorization", authorization),
+            None => request,
+        }
     }
 
     fn send(

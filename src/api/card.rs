@@ -1,4 +1,5 @@
-//! `POST /v1/challenges`, `POST /v1/eligibility/card` and `POST /v1/card-links`.
+//! `POST /v1/challenges`, `POST /v1/eligibility/card` and `POST /v1/card-links`; the card
+//! helpers here serve the self endpoints of [`super::access_log`] too.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -11,7 +12,7 @@ use super::auth::Caller;
 use super::body::{read_limited, typed};
 use super::error::{ApiError, ClientError};
 use super::AppState;
-use crate::card::{self, CardError, CardProof};
+use crate::card::{self, Audience, CardError, CardProof, Challenge};
 use crate::domain::{parse_date, IndividualNumber};
 use crate::eligibility::today_in_japan;
 use crate::parties::Role;
@@ -25,12 +26,22 @@ pub async fn challenge(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Facility])?;
-    let challenge = card::new_challenge(&state.pool, party.id, state.challenge_lifetime).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
+    let challenge = card::new_challenge(
+        &state.pool,
+        Audience::Party(party.id),
+        state.challenge_lifetime,
+    )
+    .await?;
+    Ok(challenge_created(&challenge))
+}
+
+/// The 201 answer handing a challenge to the reader.
+pub(super) fn challenge_created(challenge: &Challenge) -> HttpResponse {
+    HttpResponse::Created().json(serde_json::json!({
         "challenge_id": challenge.id,
         "nonce": B64.encode(challenge.nonce),
         "expires_at": challenge.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    })))
+    }))
 }
 
 #[derive(Deserialize)]
@@ -137,7 +148,7 @@ pub async fn link(
     })))
 }
 
-fn base64_field(value: &str, field: &'static str) -> Result<Vec<u8>, ClientError> {
+pub(super) fn base64_field(value: &str, field: &'static str) -> Result<Vec<u8>, ClientError> {
     B64.decode(value).map_err(|_| {
         ClientError::new(
             StatusCode::BAD_REQUEST,
@@ -148,18 +159,18 @@ fn base64_field(value: &str, field: &'static str) -> Result<Vec<u8>, ClientError
     })
 }
 
-fn uuid_field(value: &str) -> Result<Uuid, ClientError> {
+pub(super) fn uuid_field(value: &str) -> Result<Uuid, ClientError> {
     value.parse().map_err(|_| {
         ClientError::new(
             StatusCode::BAD_REQUEST,
             "challenge_id.format",
-            "Must be the challenge_id returned by POST /v1/challenges.",
+            "Must be the challenge_id returned with the challenge.",
         )
         .with_field("challenge_id")
     })
 }
 
-fn card_error(error: CardError) -> ApiError {
+pub(super) fn card_error(error: CardError) -> ApiError {
     let (status, code, message, field): (StatusCode, &'static str, &'static str, Option<&'static str>) = match error {
         CardError::NotConfigured => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -171,6 +182,7 @@ fn card_error(error: CardError) -> ApiError {
         CardError::ChallengeUsed => (StatusCode::CONFLICT, "challenge.used", "This challenge was used already; ask for a new one.", Some("challenge_id")),
         CardError::ChallengeExpired => (StatusCode::GONE, "challenge.expired", "This challenge expired; ask for a new one and sign it promptly.", Some("challenge_id")),
         CardError::ChallengeOtherParty => (StatusCode::FORBIDDEN, "challenge.other_party", "This challenge was issued to another facility.", Some("challenge_id")),
+        CardError::ChallengeWrongAudience => (StatusCode::FORBIDDEN, "challenge.wrong_audience", "This challenge was issued for another use of the card: take one from POST /v1/challenges for a check or link at a facility, or from POST /v1/self/challenges for a person's own access log.", Some("challenge_id")),
         CardError::Rejected(rejection) => {
             let field = if rejection == card::verify::Rejection::BadSignature { "signature" } else { "certificate" };
             (StatusCode::UNPROCESSABLE_ENTITY, rejection.code(), rejection.message(), Some(field))

@@ -14,7 +14,17 @@
 //! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
 //! | `POST /v1/purposes`, `POST /v1/health-ids/reissue` | admin | [`health_ids`] |
 //! | `POST /v1/health-ids`, `POST /v1/health-ids/resolve` | parties of the purpose | [`health_ids`] |
+//! | `POST /v1/self/challenges`, `POST /v1/self/access-log` | the card's holder, **no token** | [`access_log`] |
+//! | `POST /v1/access-log/lookup` | admin | [`access_log`] |
+//!
+//! Every `/v1` route takes a [`auth::Caller`] (the bearer token) except the two `/v1/self/`
+//! routes, deliberately: they serve a person, who holds no party token. There the credential is
+//! the card itself: `POST /v1/self/access-log` answers only to the card's signature over the
+//! nonce of a fresh, single-use challenge issued for the holder's own view (a facility's
+//! challenge is refused), from a certificate that chains to the JPKI, is not revoked and is
+//! linked to the person whose log it returns. A challenge alone discloses nothing.
 
+pub mod access_log;
 pub mod auth;
 pub mod body;
 pub mod card;
@@ -71,7 +81,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/enrollments/{batch_id}",
                     web::get().to(enrollments::report),
                 )
-                .configure(health_ids::routes),
+                .configure(health_ids::routes)
+                .configure(access_log::routes),
         )
         .default_service(web::to(not_found));
 }

@@ -35,6 +35,10 @@ pub enum DisclosureKind {
     EligibilityCard,
     HealthIdIssue,
     HealthIdResolve,
+    /// A person read their own access log, proving themselves with their card.
+    AccessLogSelf,
+    /// An administrator read a person's access log.
+    AccessLogAdmin,
 }
 
 impl DisclosureKind {
@@ -45,6 +49,8 @@ impl DisclosureKind {
             DisclosureKind::EligibilityCard => "eligibility.card",
             DisclosureKind::HealthIdIssue => "health_id.issue",
             DisclosureKind::HealthIdResolve => "health_id.resolve",
+            DisclosureKind::AccessLogSelf => "access_log.self",
+            DisclosureKind::AccessLogAdmin => "access_log.admin",
         }
     }
 }

@@ -3,9 +3,13 @@
 //! A facility asks for a challenge (a single-use nonce bound to it, short-lived); the reader has
 //! the card sign it and sends certificate, challenge id and signature. The server takes the
 //! challenge (atomically, so a replay fails), verifies the certificate and the signature
-//! ([`verify`]), maps the certificate to the person it was linked to, and answers exactly as
-//! eligibility by number does for that person on the date of care. Consents given at the reader
-//! are stored with their time and are in force for 24 hours.
+//! ([`verify`]), maps the certificate to the person it was linked to ([`identify`]), and answers
+//! exactly as eligibility by number does for that person on the date of care. Consents given at
+//! the reader are stored with their time and are in force for 24 hours.
+//!
+//! The same proof opens a person's own access log ([`crate::access_log`]), with a challenge
+//! whose [`Audience`] is the card's holder rather than a party: each use accepts only challenges
+//! issued for it.
 
 pub mod trust;
 pub mod verify;
@@ -23,6 +27,15 @@ use verify::{Rejection, VerifiedCard};
 
 /// How long consents given at the reader stay in force.
 pub const CONSENT_HOURS: i64 = 24;
+
+/// Whom a challenge was issued to, and so which use of the card it can prove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A party's reader (a facility's card check or card link).
+    Party(i64),
+    /// The card's holder, reading their own access log with no party involved.
+    Holder,
+}
 
 /// A challenge as handed to the reader.
 pub struct Challenge {
@@ -44,6 +57,8 @@ pub enum CardError {
     ChallengeExpired,
     #[error("challenge of another party")]
     ChallengeOtherParty,
+    #[error("challenge issued for another use of the card")]
+    ChallengeWrongAudience,
     #[error("{}", .0.code())]
     Rejected(Rejection),
     #[error("certificate not linked")]
@@ -56,13 +71,13 @@ pub enum CardError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Issues a challenge for `party_id`, valid for `lifetime`.
+/// Issues a challenge for `audience`, valid for `lifetime`.
 ///
 /// # Errors
 /// Database failures.
 pub async fn new_challenge(
     pool: &Pool,
-    party_id: i64,
+    audience: Audience,
     lifetime: Duration,
 ) -> anyhow::Result<Challenge> {
     let mut nonce = [0u8; 32];
@@ -76,7 +91,7 @@ pub async fn new_challenge(
     store::insert_challenge(
         &client,
         challenge.id,
-        party_id,
+        audience,
         &challenge.nonce,
         challenge.expires_at,
     )
@@ -91,27 +106,34 @@ pub struct CardProof<'a> {
     pub signature: &'a [u8],
 }
 
-/// Takes the challenge and verifies certificate and signature.
+/// Takes the challenge, checks it was issued to `audience`, and verifies certificate and
+/// signature.
 async fn prove(
     client: &deadpool_postgres::Client,
     trust: Option<&Snapshot>,
-    party_id: i64,
+    audience: Audience,
     proof: &CardProof<'_>,
     now: DateTime<Utc>,
 ) -> Result<VerifiedCard, CardError> {
     let trust = trust.ok_or(CardError::NotConfigured)?;
-    let (owner, nonce, expires_at) = match store::take_challenge(client, proof.challenge_id).await?
-    {
-        Taken::Fresh {
-            party_id,
-            nonce,
-            expires_at,
-        } => (party_id, nonce, expires_at),
-        Taken::AlreadyUsed => return Err(CardError::ChallengeUsed),
-        Taken::Unknown => return Err(CardError::ChallengeUnknown),
-    };
-    if owner != party_id {
-        return Err(CardError::ChallengeOtherParty);
+    let (issued_to, nonce, expires_at) =
+        match store::take_challenge(client, proof.challenge_id).await? {
+            Taken::Fresh {
+                audience,
+                nonce,
+                expires_at,
+            } => (audience, nonce, expires_at),
+            Taken::AlreadyUsed => return Err(CardError::ChallengeUsed),
+            Taken::Unknown => return Err(CardError::ChallengeUnknown),
+        };
+    match (issued_to, audience) {
+        (Audience::Party(owner), Audience::Party(asking)) if owner != asking => {
+            return Err(CardError::ChallengeOtherParty)
+        }
+        (Audience::Party(_), Audience::Holder) | (Audience::Holder, Audience::Party(_)) => {
+            return Err(CardError::ChallengeWrongAudience)
+        }
+        _ => {}
     }
     if expires_at < now {
         return Err(CardError::ChallengeExpired);
@@ -123,6 +145,33 @@ async fn prove(
         now,
     )
     .map_err(CardError::Rejected)
+}
+
+/// A card that proved itself, and the person it is linked to.
+pub struct Holder {
+    pub card: VerifiedCard,
+    pub person_id: i64,
+}
+
+/// The person holding the card: takes the challenge issued to `audience`, verifies the
+/// certificate and the signature over its nonce, and maps the certificate to its linked person.
+/// The one step every use of the card goes through before it sees a person.
+///
+/// # Errors
+/// A [`CardError`] for each way the card can be refused ([`CardError::NotLinked`] when it proves
+/// itself but was never linked); database failures.
+pub async fn identify(
+    client: &deadpool_postgres::Client,
+    trust: Option<&Snapshot>,
+    audience: Audience,
+    proof: &CardProof<'_>,
+    now: DateTime<Utc>,
+) -> Result<Holder, CardError> {
+    let card = prove(client, trust, audience, proof, now).await?;
+    let person_id = store::linked_person(client, &card.issuer, &card.serial)
+        .await?
+        .ok_or(CardError::NotLinked)?;
+    Ok(Holder { card, person_id })
 }
 
 /// Eligibility of the card's holder on the date of care; the consents are stored with it.
@@ -141,10 +190,8 @@ pub async fn check(
 ) -> Result<Answer, CardError> {
     let now = Utc::now();
     let client = pool.get().await.map_err(anyhow::Error::new)?;
-    let card = prove(&client, trust, party_id, proof, now).await?;
-    let person_id = store::linked_person(&client, &card.issuer, &card.serial)
-        .await?
-        .ok_or(CardError::NotLinked)?;
+    let Holder { card, person_id } =
+        identify(&client, trust, Audience::Party(party_id), proof, now).await?;
     let candidates =
         crate::store::coverage::candidates_of_person(&client, person_id, date_of_care).await?;
     let (validity, chosen) = decide(date_of_care, &candidates);
@@ -215,7 +262,7 @@ pub async fn link(
                 challenge_id,
                 signature,
             };
-            prove(&client, trust, party, &proof, now).await?
+            prove(&client, trust, Audience::Party(party), &proof, now).await?
         }
         _ => verify::verify(
             trust.ok_or(CardError::NotConfigured)?,

@@ -4,36 +4,56 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-/// Records a new challenge.
+use crate::card::Audience;
+
+/// Records a new challenge for its audience.
 ///
 /// # Errors
 /// Database failures.
 pub async fn insert_challenge(
     client: &impl GenericClient,
     id: Uuid,
-    party_id: i64,
+    audience: Audience,
     nonce: &[u8; 32],
     expires_at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let statement = client
         .prepare_cached(
-            "insert into challenges (id, party_id, nonce, expires_at) values ($1, $2, $3, $4)",
+            "insert into challenges (id, party_id, audience, nonce, expires_at)
+             values ($1, $2, $3, $4, $5)",
         )
         .await?;
+    let (party_id, audience) = columns_of(audience);
     client
         .execute(
             &statement,
-            &[&id, &party_id, &nonce.as_slice(), &expires_at],
+            &[&id, &party_id, &audience, &nonce.as_slice(), &expires_at],
         )
         .await?;
     Ok(())
+}
+
+/// How an [`Audience`] is stored: `challenges.party_id` and `challenges.audience`.
+fn columns_of(audience: Audience) -> (Option<i64>, &'static str) {
+    match audience {
+        Audience::Party(id) => (Some(id), "party"),
+        Audience::Holder => (None, "self"),
+    }
+}
+
+fn audience_of(party_id: Option<i64>, audience: &str) -> anyhow::Result<Audience> {
+    match (audience, party_id) {
+        ("party", Some(id)) => Ok(Audience::Party(id)),
+        ("self", None) => Ok(Audience::Holder),
+        _ => anyhow::bail!("a challenge row with audience {audience:?} and party {party_id:?}"),
+    }
 }
 
 /// What became of an attempt to use a challenge.
 pub enum Taken {
     /// It was unused until now: it is used now.
     Fresh {
-        party_id: i64,
+        audience: Audience,
         nonce: Vec<u8>,
         expires_at: DateTime<Utc>,
     },
@@ -51,18 +71,18 @@ pub async fn take_challenge(client: &impl GenericClient, id: Uuid) -> anyhow::Re
         .prepare_cached(
             "with taken as (
                  update challenges set used_at = now() where id = $1 and used_at is null
-                 returning party_id, nonce, expires_at)
-             select true, party_id, nonce, expires_at from taken
+                 returning party_id, audience, nonce, expires_at)
+             select true, party_id, audience, nonce, expires_at from taken
              union all
-             select false, party_id, nonce, expires_at from challenges
+             select false, party_id, audience, nonce, expires_at from challenges
              where id = $1 and not exists (select 1 from taken)",
         )
         .await?;
     Ok(match client.query_opt(&statement, &[&id]).await? {
         Some(row) if row.get::<_, bool>(0) => Taken::Fresh {
-            party_id: row.get(1),
-            nonce: row.get(2),
-            expires_at: row.get(3),
+            audience: audience_of(row.get(1), row.get(2))?,
+            nonce: row.get(3),
+            expires_at: row.get(4),
         },
         Some(_) => Taken::AlreadyUsed,
         None => Taken::Unknown,

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../schema/0004_health_ids.sql"),
     ),
     (
+        5,
+        "0005_self_challenges.sql",
+        include_str!("../../schema/0005_self_challenges.sql"),
+    ),
+    (
         6,
         "0006_party_certificates.sql",
         include_str!("../../schema/0006_party_certificates.sql"),

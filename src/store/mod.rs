@@ -2,6 +2,7 @@
 //! takes a client or transaction from its caller: commit is always the caller's explicit step,
 //! and a transaction dropped early rolls back.
 
+pub mod access_log;
 pub mod audit;
 pub mod card;
 pub mod coverage;

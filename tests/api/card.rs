@@ -53,7 +53,7 @@ async fn setup() -> (TestApp, String) {
     (app, facility)
 }
 
-async fn challenge(app: &TestApp, token: &str) -> (String, Vec<u8>) {
+pub async fn challenge(app: &TestApp, token: &str) -> (String, Vec<u8>) {
     let response = app.post_json("/v1/challenges", token, &json!({})).await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
@@ -62,14 +62,14 @@ async fn challenge(app: &TestApp, token: &str) -> (String, Vec<u8>) {
     (body["challenge_id"].as_str().unwrap().to_owned(), nonce)
 }
 
-fn sign(person: &Issued, nonce: &[u8]) -> Vec<u8> {
+pub fn sign(person: &Issued, nonce: &[u8]) -> Vec<u8> {
     person
         .key
         .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(nonce))
         .unwrap()
 }
 
-async fn link_by_admin(app: &TestApp, person: &Issued, my_number_of: u64) -> (u16, Value) {
+pub async fn link_by_admin(app: &TestApp, person: &Issued, my_number_of: u64) -> (u16, Value) {
     let admin = app.party(Role::Admin, &[]).await;
     let response = app
         .post_json(

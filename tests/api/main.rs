@@ -1,5 +1,6 @@
 //! Integration tests: the real server, over HTTP, against a real PostgreSQL.
 
+mod access_log;
 mod audit;
 mod batch;
 mod card;

@@ -1,5 +1,6 @@
 //! The whole card path as a reception desk runs it: the virtual JPKI card on a vpcd reader of
-//! the real pcscd, the `onshi-reader check` binary, and the real onshi server.
+//! the real pcscd, the `onshi-reader` binary (`check`, and `access-log` for the card holder),
+//! and the real onshi server.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -134,21 +135,18 @@ struct Run {
 }
 
 async fn check(desk: &Desk, server: &str, token_file: &Path, pin: &str, extra: &[&str]) -> Run {
+    let token_file = token_file.to_str().unwrap();
+    let mut args = vec!["check", "--server", server, "--token-file", token_file];
+    args.extend_from_slice(extra);
+    run_reader(desk, &args, pin).await
+}
+
+/// Runs `onshi-reader` on the desk's reader with `args`, typing `pin` on standard input.
+async fn run_reader(desk: &Desk, args: &[&str], pin: &str) -> Run {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(reader_binary())
-        .args([
-            "check",
-            "--server",
-            server,
-            "--reader",
-            &desk.name,
-            "--timeout",
-            "5",
-            "--pin-stdin",
-        ])
-        .arg("--token-file")
-        .arg(token_file)
-        .args(extra)
+        .args(args)
+        .args(["--reader", &desk.name, "--timeout", "5", "--pin-stdin"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -268,4 +266,42 @@ async fn each_failure_at_the_desk_has_its_exit_code() {
     close_desk(desk).await;
     let _ = std::fs::remove_file(token_file);
     let _ = std::fs::remove_file(bad_token);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_holder_reads_their_access_log_through_pcscd() {
+    let (app, token_file) = linked_app().await;
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let q = json!({"insurer_number": INSURER, "symbol": "12", "number": "3456", "branch": "01",
+                   "birth_date": "1980-04-01"});
+    let checked: Value = app
+        .post_json("/v1/eligibility", &token, &q)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let desk = open_desk().await;
+
+    let run = run_reader(
+        &desk,
+        &["access-log", "--server", &app.address, "--json"],
+        PIN,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
+    let page: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|_| panic!("JSON answer: {}", run.stdout));
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1, "{page:#}");
+    assert_eq!(page["entries"][0]["check_id"], checked["check_id"]);
+    assert_eq!(page["entries"][0]["party"]["name"], "test facility");
+
+    // The list as the person reads it, the first read now at its top.
+    let run = run_reader(&desk, &["access-log", "--server", &app.address], PIN).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(lines[1].contains("access_log.self") && lines[1].contains("you, with your card"));
+    assert!(lines[2].contains("eligibility.number") && lines[2].contains("test facility"));
+    close_desk(desk).await;
+    let _ = std::fs::remove_file(token_file);
 }

@@ -20,6 +20,9 @@ pub enum Command {
     Cert(CertArgs),
     /// Check eligibility: card, PIN, server challenge, signature, answer.
     Check(CheckArgs),
+    /// Show the card holder's own access log: who looked at their data, and when (no token:
+    /// the card is the credential).
+    AccessLog(AccessLogArgs),
 }
 
 #[derive(Args)]
@@ -60,6 +63,36 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 15)]
     pub server_timeout: u64,
     /// Print the server's answer as JSON instead of the desk summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct AccessLogArgs {
+    /// onshi server base URL, e.g. https://onshi.example.jp
+    #[arg(long, env = "ONSHI_SERVER")]
+    pub server: String,
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Entries to show, 1 to 100 (the server's default when absent).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: Option<u16>,
+    /// Show entries older than this: the "next" value a previous page printed, or an
+    /// RFC 3339 time.
+    #[arg(long)]
+    pub before: Option<String>,
+    /// Read the PIN from the first line of standard input (scripts and tests) instead
+    /// of prompting without echo.
+    #[arg(long)]
+    pub pin_stdin: bool,
+    /// Seconds before a server request gives up.
+    #[arg(long, default_value_t = 15)]
+    pub server_timeout: u64,
+    /// Print the server's answer as JSON instead of the list.
     #[arg(long)]
     pub json: bool,
 }

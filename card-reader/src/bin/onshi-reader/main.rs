@@ -1,12 +1,15 @@
 //! `onshi-reader`: the reception-desk tool for the My Number card. Lists readers, prints
-//! the card's certificate, and runs the card eligibility check against an onshi server.
-//! This file only wires: the flow is in `check`, the desk messages and exit codes in
+//! the card's certificate, runs the card eligibility check against an onshi server, and shows
+//! the card holder their own access log. This file only wires: the flows are in `check` and
+//! `access_log` (their common reader side in `signing`), the desk messages and exit codes in
 //! `outcome`.
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod check;
 mod cli;
 mod outcome;
+mod signing;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
         Command::Readers => list_readers(),
         Command::Cert(args) => print_cert(args.reader.as_deref(), args.timeout),
         Command::Check(args) => check::run(&args),
+        Command::AccessLog(args) => access_log::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
