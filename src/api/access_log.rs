@@ -13,6 +13,7 @@ use super::body::{json_object, read_limited, typed};
 use super::card::{base64_field, card_error, challenge_created, uuid_field};
 use super::eligibility::parse_query;
 use super::error::{ApiError, ClientError};
+use super::limits::AddressLimited;
 use super::AppState;
 use crate::access_log::{self, Before, LookupError, PageLimit, SelfViewError};
 use crate::card::{self, Audience, CardError, CardProof};
@@ -28,7 +29,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A single-use nonce for the card holder's own read; no token, as no party is involved.
-async fn self_challenge(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn self_challenge(
+    state: web::Data<AppState>,
+    _limited: AddressLimited,
+) -> Result<HttpResponse, ApiError> {
     // Without trust anchors no card can prove itself: say so now rather than after the reader
     // has asked for the PIN.
     if state.trust.current().is_none() {
@@ -50,6 +54,7 @@ struct SelfViewBody {
 /// The card holder's own log; the card's signature over a fresh self challenge is the credential.
 async fn self_view(
     state: web::Data<AppState>,
+    _limited: AddressLimited,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {

@@ -18,6 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::{ApiError, ClientError};
+use super::limits::Subject;
 use super::AppState;
 use crate::domain::CertFingerprint;
 use crate::parties::{Party, Role, Token};
@@ -99,7 +100,10 @@ impl FromRequest for Caller {
             }
             let party = authenticate(&state, header).await?;
             require_bound_certificate(&party, presented)?;
-            state.limits.admit(party.id).map_err(ClientError::from)?;
+            state
+                .limits
+                .admit(Subject::Party(party.id))
+                .map_err(ClientError::from)?;
             Ok(Caller(party))
         })
     }

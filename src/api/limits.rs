@@ -9,6 +9,9 @@
 //!   `enumeration_cooloff_seconds`. Batches count each query, so a claims system's few misses
 //!   among thousands of hits never trip it.
 //!
+//! Routes without a token (the card holder's own view) are limited the same way per client
+//! address ([`Subject::Address`]).
+//!
 //! The state lives in this process: with several onshi servers behind a balancer, a party's
 //! effective limit is the per-process limit times the servers it reaches (a deliberate
 //! simplification that keeps the servers stateless; the enumeration watch still flags a party
@@ -16,6 +19,7 @@
 //! map is bounded by the register, not by traffic.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -25,6 +29,18 @@ use super::error::ClientError;
 
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// Whose bucket a request draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Party(i64),
+    /// A caller without a token, by its connection's address.
+    Address(IpAddr),
+}
+
+/// Beyond this many tracked addresses the map starts afresh: a bound on memory, since addresses
+/// (unlike parties) are not registered.
+const ADDRESSES_MAX: usize = 100_000;
+
 pub struct Limits {
     /// Tokens a second; 0 means no rate limit.
     rate: f64,
@@ -32,7 +48,7 @@ pub struct Limits {
     /// Misses a window that flag a party; 0 turns the watch off.
     misses_to_flag: u32,
     cooloff: Duration,
-    parties: Mutex<HashMap<i64, PartyState>>,
+    subjects: Mutex<HashMap<Subject, PartyState>>,
 }
 
 struct PartyState {
@@ -78,7 +94,7 @@ impl Limits {
             burst: f64::from(burst.max(1)),
             misses_to_flag,
             cooloff,
-            parties: Mutex::new(HashMap::new()),
+            subjects: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,13 +102,16 @@ impl Limits {
     ///
     /// # Errors
     /// The party is over its rate, or paused for enumeration.
-    pub fn admit(&self, party_id: i64) -> Result<(), Refusal> {
-        self.admit_at(party_id, Instant::now())
+    pub fn admit(&self, subject: Subject) -> Result<(), Refusal> {
+        self.admit_at(subject, Instant::now())
     }
 
-    fn admit_at(&self, party_id: i64, now: Instant) -> Result<(), Refusal> {
-        let mut parties = self.parties.lock().unwrap_or_else(|p| p.into_inner());
-        let state = parties.entry(party_id).or_insert_with(|| PartyState {
+    fn admit_at(&self, subject: Subject, now: Instant) -> Result<(), Refusal> {
+        let mut subjects = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(subject, Subject::Address(_)) && subjects.len() >= ADDRESSES_MAX {
+            subjects.retain(|s, _| matches!(s, Subject::Party(_)));
+        }
+        let state = subjects.entry(subject).or_insert_with(|| PartyState {
             tokens: self.burst,
             refilled: now,
             window_started: now,
@@ -135,8 +154,8 @@ impl Limits {
         if self.misses_to_flag == 0 || answers == 0 {
             return;
         }
-        let mut parties = self.parties.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(state) = parties.get_mut(&party_id) else {
+        let mut subjects = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(state) = subjects.get_mut(&Subject::Party(party_id)) else {
             return;
         };
         if now.saturating_duration_since(state.window_started) >= WINDOW {
@@ -166,6 +185,36 @@ impl Limits {
     }
 }
 
+/// A request without a token that has passed its address's limit: routes where no party is
+/// involved take this instead of [`super::auth::Caller`].
+pub struct AddressLimited;
+
+impl actix_web::FromRequest for AddressLimited {
+    type Error = super::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(admit_address(req))
+    }
+}
+
+fn admit_address(req: &actix_web::HttpRequest) -> Result<AddressLimited, super::error::ApiError> {
+    if cfg!(feature = "unguarded-bench") {
+        return Ok(AddressLimited);
+    }
+    let state = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .ok_or_else(|| anyhow::anyhow!("application state missing"))?;
+    // The connection's own address: a forwarded-for header would let a caller pick its bucket.
+    if let Some(address) = req.peer_addr() {
+        state
+            .limits
+            .admit(Subject::Address(address.ip()))
+            .map_err(ClientError::from)?;
+    }
+    Ok(AddressLimited)
+}
+
 /// Whole seconds from `now` to `until`, rounded up, at least 1 (what `Retry-After` carries).
 fn seconds_until(now: Instant, until: Instant) -> u64 {
     let wait = until.saturating_duration_since(now);
@@ -185,20 +234,20 @@ mod tests {
         let limits = limits();
         let t0 = Instant::now();
         for _ in 0..5 {
-            assert_eq!(limits.admit_at(1, t0), Ok(()));
+            assert_eq!(limits.admit_at(Subject::Party(1), t0), Ok(()));
         }
         assert_eq!(
-            limits.admit_at(1, t0),
+            limits.admit_at(Subject::Party(1), t0),
             Err(Refusal::Rate { retry_after: 1 })
         );
         // Another party has its own bucket.
-        assert_eq!(limits.admit_at(2, t0), Ok(()));
+        assert_eq!(limits.admit_at(Subject::Party(2), t0), Ok(()));
         // 10 a second: after 0.3 s there are 3 tokens again.
         let later = t0 + Duration::from_millis(300);
         for _ in 0..3 {
-            assert_eq!(limits.admit_at(1, later), Ok(()));
+            assert_eq!(limits.admit_at(Subject::Party(1), later), Ok(()));
         }
-        assert!(limits.admit_at(1, later).is_err());
+        assert!(limits.admit_at(Subject::Party(1), later).is_err());
     }
 
     #[test]
@@ -206,7 +255,7 @@ mod tests {
         let limits = Limits::new(0, 1, 0, Duration::from_secs(1));
         let t0 = Instant::now();
         for _ in 0..10_000 {
-            assert_eq!(limits.admit_at(1, t0), Ok(()));
+            assert_eq!(limits.admit_at(Subject::Party(1), t0), Ok(()));
         }
     }
 
@@ -214,37 +263,40 @@ mod tests {
     fn mostly_misses_pause_the_party_for_the_cooloff() {
         let limits = Limits::new(0, 1, 20, Duration::from_secs(300));
         let t0 = Instant::now();
-        limits.admit_at(1, t0).unwrap();
+        limits.admit_at(Subject::Party(1), t0).unwrap();
         for _ in 0..19 {
             limits.note_answers_at(1, 1, 1, t0);
         }
         assert_eq!(
-            limits.admit_at(1, t0),
+            limits.admit_at(Subject::Party(1), t0),
             Ok(()),
             "19 misses are not yet a pattern"
         );
         limits.note_answers_at(1, 1, 1, t0);
         assert_eq!(
-            limits.admit_at(1, t0 + Duration::from_secs(1)),
+            limits.admit_at(Subject::Party(1), t0 + Duration::from_secs(1)),
             Err(Refusal::Enumeration { retry_after: 299 })
         );
-        assert_eq!(limits.admit_at(1, t0 + Duration::from_secs(300)), Ok(()));
+        assert_eq!(
+            limits.admit_at(Subject::Party(1), t0 + Duration::from_secs(300)),
+            Ok(())
+        );
     }
 
     #[test]
     fn misses_among_many_hits_or_spread_over_minutes_are_not_flagged() {
         let limits = Limits::new(0, 1, 20, Duration::from_secs(300));
         let t0 = Instant::now();
-        limits.admit_at(1, t0).unwrap();
+        limits.admit_at(Subject::Party(1), t0).unwrap();
         // A batch of 1,000 with 30 misses.
         limits.note_answers_at(1, 1_000, 30, t0);
-        assert_eq!(limits.admit_at(1, t0), Ok(()));
+        assert_eq!(limits.admit_at(Subject::Party(1), t0), Ok(()));
         // 15 misses a minute, for ten minutes.
         let limits = Limits::new(0, 1, 20, Duration::from_secs(300));
-        limits.admit_at(2, t0).unwrap();
+        limits.admit_at(Subject::Party(2), t0).unwrap();
         for minute in 0..10 {
             limits.note_answers_at(2, 15, 15, t0 + WINDOW * minute);
         }
-        assert_eq!(limits.admit_at(2, t0 + WINDOW * 10), Ok(()));
+        assert_eq!(limits.admit_at(Subject::Party(2), t0 + WINDOW * 10), Ok(()));
     }
 }
