@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{FacilityCode, InsurerNumber};
+use crate::domain::{FacilityCode, FacilityKind, InsurerNumber};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +58,25 @@ pub struct Party {
 }
 
 impl Party {
+    /// Whether the party may send batch checks: claims systems before billing, and hospitals
+    /// and dental clinics for the next day's booked patients. Pharmacies and home-nursing
+    /// stations check each patient as they come. The facility code's 点数表 digit tells medical
+    /// from dental from pharmacy but not a hospital from a clinic, so every medical facility
+    /// may batch.
+    pub fn may_batch(&self) -> bool {
+        match self.role {
+            Role::Claims => true,
+            Role::Facility => self
+                .facility_code
+                .as_deref()
+                .and_then(|code| FacilityCode::parse(code).ok())
+                .is_some_and(|code| {
+                    matches!(code.kind(), FacilityKind::Medical | FacilityKind::Dental)
+                }),
+            Role::Insurer | Role::Admin => false,
+        }
+    }
+
     /// The stand-in caller of a server built with the `unguarded-bench` feature, which skips
     /// authentication and the audit record to measure what they cost. Never deployed.
     pub fn unguarded_bench() -> Party {
@@ -208,6 +227,36 @@ mod tests {
         assert!(!format!("{a:?}").contains(&a.reveal()[6..]));
         assert_ne!(a.hash(), b.hash());
         assert_eq!(a.hash(), Token::from_header(a.reveal()).hash());
+    }
+
+    #[test]
+    fn claims_systems_and_medical_and_dental_facilities_may_batch() {
+        let party = |role, code: Option<&str>| Party {
+            id: 1,
+            role,
+            facility_code: code.map(str::to_owned),
+            insurer_numbers: BTreeSet::new(),
+        };
+        assert!(party(Role::Claims, None).may_batch());
+        assert!(
+            party(Role::Facility, Some("0110113719")).may_batch(),
+            "medical"
+        );
+        assert!(
+            party(Role::Facility, Some("0130113715")).may_batch(),
+            "dental"
+        );
+        assert!(
+            !party(Role::Facility, Some("0140113713")).may_batch(),
+            "pharmacy"
+        );
+        assert!(
+            !party(Role::Facility, Some("0160113718")).may_batch(),
+            "home nursing"
+        );
+        assert!(!party(Role::Facility, None).may_batch());
+        assert!(!party(Role::Insurer, None).may_batch());
+        assert!(!party(Role::Admin, None).may_batch());
     }
 
     #[test]
