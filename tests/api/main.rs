@@ -10,3 +10,4 @@ mod health_ids;
 mod helpers;
 mod limits;
 mod reader;
+mod roles;
