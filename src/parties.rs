@@ -89,6 +89,10 @@ impl Party {
     }
 }
 
+/// The longest expiry a credential may be given (100 years): beyond the calendar's range the
+/// expiry date cannot even be computed.
+const MAX_EXPIRY_DAYS: u32 = 36_500;
+
 /// What `onshi party add` registers.
 #[derive(Debug)]
 pub struct NewParty {
@@ -166,6 +170,13 @@ impl NewParty {
                 "name",
                 "name.format".into(),
                 "At most 100 characters, no control characters.".into(),
+            ));
+        }
+        if expires_in_days.is_some_and(|days| !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+            return Err(fail(
+                "expires_in_days",
+                "expires_in_days.range".into(),
+                format!("A credential expires in 1 to {MAX_EXPIRY_DAYS} days; leave this out for no expiry."),
             ));
         }
         Ok(NewParty {
@@ -257,6 +268,15 @@ mod tests {
         assert!(!party(Role::Facility, None).may_batch());
         assert!(!party(Role::Insurer, None).may_batch());
         assert!(!party(Role::Admin, None).may_batch());
+    }
+
+    #[test]
+    fn expiry_is_one_day_to_a_hundred_years() {
+        let with = |days| NewParty::new(Role::Claims, None, None, &[], Some(days));
+        assert!(with(1).is_ok() && with(MAX_EXPIRY_DAYS).is_ok());
+        for days in [0, MAX_EXPIRY_DAYS + 1, u32::MAX] {
+            assert_eq!(with(days).unwrap_err().code, "expires_in_days.range");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::body::{read_limited, typed};
+use super::body::{read_limited, typed, unused};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::parties::{NewParty, Role, Token};
@@ -66,17 +66,24 @@ pub async fn add(
 pub async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<i64>,
+    path: web::Path<String>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    match crate::store::parties::revoke(&**client, path.into_inner()).await? {
-        Some(at) => Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked_at": at }))),
-        None => Err(ClientError::new(
+    unused(payload).await?;
+    let not_found = || {
+        ClientError::new(
             StatusCode::NOT_FOUND,
             "party.not_found",
             "No party has this id.",
         )
-        .into()),
+    };
+    // Read here rather than by `web::Path<i64>`, whose refusal is a plain-text 404 that
+    // repeats the path.
+    let id: i64 = path.parse().map_err(|_| not_found())?;
+    let client = state.pool.get().await.map_err(anyhow::Error::new)?;
+    match crate::store::parties::revoke(&**client, id).await? {
+        Some(at) => Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked_at": at }))),
+        None => Err(not_found().into()),
     }
 }
