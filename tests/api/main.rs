@@ -1,6 +1,7 @@
 //! Integration tests: the real server, over HTTP, against a real PostgreSQL.
 
 mod audit;
+mod bad_input;
 mod batch;
 mod card;
 mod eligibility;

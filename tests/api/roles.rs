@@ -1,7 +1,7 @@
 //! Who may call what. [`ENDPOINTS`] is the one list of every route the server declares, with
 //! the roles each admits and the handler's own answer to them. Every endpoint is called by every
 //! role and with every kind of bad credential; a route declared in `src/api` without a row here
-//! fails [`the_table_lists_every_declared_route`], so a new endpoint cannot ship unlisted.
+//! fails `declared::the_table_lists_every_declared_route`, so a new endpoint cannot ship unlisted.
 
 use std::collections::HashMap;
 
@@ -10,6 +10,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, Csv, TestApp, INSURER};
+
+mod declared;
 
 /// The callers the table distinguishes. Facilities differ by the 点数表 digit of their code;
 /// that digit does not tell a hospital from a clinic (both are 1, 医科), and onshi registers
@@ -36,6 +38,15 @@ const EVERYONE: [Who; 7] = [
 ];
 
 impl Who {
+    fn role(self) -> Role {
+        match self {
+            Who::Medical | Who::Dental | Who::Pharmacy | Who::HomeNursing => Role::Facility,
+            Who::Claims => Role::Claims,
+            Who::Insurer => Role::Insurer,
+            Who::Admin => Role::Admin,
+        }
+    }
+
     /// The role and, for a facility, a checksum-valid facility code of its kind.
     fn registration(self) -> Value {
         let facility = |code: &str| json!({"role": "facility", "facility_code": code});
@@ -145,75 +156,20 @@ const ENDPOINTS: &[Endpoint] = &[
         gets: Some([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
 ];
 
-/// The routes `src/api` declares, as (method, path with its scope), read from the source.
-///
-/// Reads every file of `src/api`: `.route("<path>", web::<method>()...)` entries, prefixed with
-/// `/v1` when declared inside `web::scope("/v1")` in `mod.rs` or in a module that `mod.rs`
-/// configures inside that scope. Anything this reading does not understand fails loudly.
-fn declared_routes() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
-    let mod_rs = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
-    let scope = mod_rs
-        .find(r#"web::scope("/v1")"#)
-        .expect("mod.rs declares the /v1 scope");
-    let mut routes = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let source = std::fs::read_to_string(&path).unwrap();
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        for pattern in ["web::resource(", "web::scope(", ".service("] {
-            let allowed = usize::from(stem == "mod" && pattern != "web::resource(");
-            assert!(
-                source.matches(pattern).count() <= allowed,
-                "{stem}.rs uses {pattern}: teach declared_routes() to read it"
-            );
-        }
-        let configured_at = if stem == "mod" {
-            None
-        } else {
-            mod_rs.find(&format!(".configure({stem}::routes)"))
-        };
-        for (at, _) in source.match_indices(".route(") {
-            let rest = source[at + ".route(".len()..].trim_start();
-            let route = rest
-                .strip_prefix('"')
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_else(|| panic!("{stem}.rs: a .route( without a literal path"));
-            let method = rest
-                .split("web::")
-                .nth(1)
-                .and_then(|m| m.split("()").next())
-                .unwrap_or_else(|| panic!("{stem}.rs: no web::<method>() after {route}"))
-                .to_ascii_uppercase();
-            let in_scope = match configured_at {
-                None if stem == "mod" => at > scope,
-                None => panic!("{stem}.rs declares routes but mod.rs does not configure it"),
-                Some(c) => c > scope,
-            };
-            let prefix = if in_scope { "/v1" } else { "" };
-            routes.push((method, format!("{prefix}{route}")));
-        }
-    }
-    routes.sort();
-    routes
-}
-
-#[test]
-fn the_table_lists_every_declared_route() {
-    let declared = declared_routes();
-    assert!(
-        declared.len() >= 15,
-        "the source reading found {declared:?}"
-    );
-    let mut listed: Vec<(String, String)> = ENDPOINTS
+/// Every POST endpoint's path and a role it admits: other tests reach every endpoint this way.
+pub fn posts() -> Vec<(&'static str, Role)> {
+    ENDPOINTS
         .iter()
-        .map(|e| (e.method.to_owned(), e.route.to_owned()))
-        .collect();
-    listed.sort();
-    assert_eq!(
-        listed, declared,
-        "ENDPOINTS must list each route of src/api exactly once"
-    );
+        .filter(|e| e.method == "POST")
+        .map(|e| {
+            let gets = e.gets.expect("every POST endpoint needs a credential");
+            let first = gets
+                .iter()
+                .position(|g| matches!(g, Gets::Answer(..)))
+                .expect("some role may use each endpoint");
+            (e.path, EVERYONE[first].role())
+        })
+        .collect()
 }
 
 /// The tokens of one caller of each kind, active, expired and revoked, and what the table's
