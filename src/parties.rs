@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{CertFingerprint, FacilityCode, InsurerNumber};
+use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, InsurerNumber};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,6 +60,25 @@ pub struct Party {
 }
 
 impl Party {
+    /// Whether the party may send batch checks: claims systems before billing, and hospitals
+    /// and dental clinics for the next day's booked patients. Pharmacies and home-nursing
+    /// stations check each patient as they come. The facility code's 点数表 digit tells medical
+    /// from dental from pharmacy but not a hospital from a clinic, so every medical facility
+    /// may batch.
+    pub fn may_batch(&self) -> bool {
+        match self.role {
+            Role::Claims => true,
+            Role::Facility => self
+                .facility_code
+                .as_deref()
+                .and_then(|code| FacilityCode::parse(code).ok())
+                .is_some_and(|code| {
+                    matches!(code.kind(), FacilityKind::Medical | FacilityKind::Dental)
+                }),
+            Role::Insurer | Role::Admin => false,
+        }
+    }
+
     /// The stand-in caller of a server built with the `unguarded-bench` feature, which skips
     /// authentication and the audit record to measure what they cost. Never deployed.
     pub fn unguarded_bench() -> Party {
@@ -72,6 +91,10 @@ impl Party {
         }
     }
 }
+
+/// The longest expiry a credential may be given (100 years): beyond the calendar's range the
+/// expiry date cannot even be computed.
+const MAX_EXPIRY_DAYS: u32 = 36_500;
 
 /// What `onshi party add` registers.
 #[derive(Debug)]
@@ -156,6 +179,13 @@ impl NewParty {
                 "At most 100 characters, no control characters.".into(),
             ));
         }
+        if expires_in_days.is_some_and(|days| !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+            return Err(fail(
+                "expires_in_days",
+                "expires_in_days.range".into(),
+                format!("A credential expires in 1 to {MAX_EXPIRY_DAYS} days; leave this out for no expiry."),
+            ));
+        }
         let client_certificates = client_certificates
             .iter()
             .map(|pem| CertFingerprint::from_pem(pem))
@@ -236,6 +266,46 @@ mod tests {
         assert_eq!(err.field, "client_certificate");
         assert_eq!(err.code, "client_certificate.format");
         assert!(err.message.contains("PEM"), "{}", err.message);
+    }
+
+    #[test]
+    fn claims_systems_and_medical_and_dental_facilities_may_batch() {
+        let party = |role, code: Option<&str>| Party {
+            id: 1,
+            role,
+            facility_code: code.map(str::to_owned),
+            insurer_numbers: BTreeSet::new(),
+            certificates: Vec::new(),
+        };
+        assert!(party(Role::Claims, None).may_batch());
+        assert!(
+            party(Role::Facility, Some("0110113719")).may_batch(),
+            "medical"
+        );
+        assert!(
+            party(Role::Facility, Some("0130113715")).may_batch(),
+            "dental"
+        );
+        assert!(
+            !party(Role::Facility, Some("0140113713")).may_batch(),
+            "pharmacy"
+        );
+        assert!(
+            !party(Role::Facility, Some("0160113718")).may_batch(),
+            "home nursing"
+        );
+        assert!(!party(Role::Facility, None).may_batch());
+        assert!(!party(Role::Insurer, None).may_batch());
+        assert!(!party(Role::Admin, None).may_batch());
+    }
+
+    #[test]
+    fn expiry_is_one_day_to_a_hundred_years() {
+        let with = |days| NewParty::new(Role::Claims, None, None, &[], Some(days), &[]);
+        assert!(with(1).is_ok() && with(MAX_EXPIRY_DAYS).is_ok());
+        for days in [0, MAX_EXPIRY_DAYS + 1, u32::MAX] {
+            assert_eq!(with(days).unwrap_err().code, "expires_in_days.range");
+        }
     }
 
     #[test]

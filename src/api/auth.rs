@@ -69,13 +69,16 @@ impl Caller {
         if roles.contains(&self.0.role) {
             Ok(&self.0)
         } else {
-            Err(ClientError::new(
-                StatusCode::FORBIDDEN,
-                "auth.forbidden",
+            Err(forbidden(
                 "Your credential's role may not use this endpoint.",
             ))
         }
     }
+}
+
+/// 403 `auth.forbidden`: the caller is known but may not do this.
+pub fn forbidden(message: &'static str) -> ClientError {
+    ClientError::new(StatusCode::FORBIDDEN, "auth.forbidden", message)
 }
 
 fn unauthorized(code: &'static str, message: &'static str) -> ApiError {

@@ -26,6 +26,15 @@ pub async fn read_limited(payload: web::Payload, limit: usize) -> Result<web::By
         })?
 }
 
+/// Reads the body of an endpoint that takes none, refusing more than 1 KiB with 413: a large
+/// body sent there is a client's mistake, better answered than silently dropped.
+///
+/// # Errors
+/// As [`read_limited`].
+pub async fn unused(payload: web::Payload) -> Result<(), ApiError> {
+    read_limited(payload, 1024).await.map(drop)
+}
+
 /// How long a JSON body may take to arrive: a slow sender must not hold a worker for ever.
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -79,15 +88,36 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 /// Parses a JSON object into a typed body (one with `#[serde(deny_unknown_fields)]`).
 ///
 /// # Errors
-/// 400 `body.invalid_json`/`body.not_object`, or `body.invalid` naming the field serde names.
+/// 400 `body.invalid_json`/`body.not_object`, or `body.invalid` naming the member at fault.
 /// The message never echoes the values sent (they may be personal data).
 pub fn typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
     let map = json_object(bytes)?;
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-        let text = e.to_string();
-        let field = text
-            .split('`')
-            .nth(1)
+    // Re-written one member a line, so that the error's line names the member at fault: serde's
+    // message names a missing or unknown field but for a wrong type quotes the value instead.
+    let names: Vec<&String> = map.keys().collect();
+    let mut text = String::from("{");
+    for (i, (name, value)) in map.iter().enumerate() {
+        text.push_str(if i == 0 { "\n" } else { ",\n" });
+        text.push_str(&serde_json::Value::String(name.clone()).to_string());
+        text.push(':');
+        text.push_str(&value.to_string());
+    }
+    text.push_str("\n}");
+    serde_json::from_str(&text).map_err(|e: serde_json::Error| {
+        let message = e.to_string();
+        let named = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|prefix| message.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        // Line 1 is the opening brace; member i is on line i + 2. A missing field is reported
+        // on the closing brace's line, so by its name.
+        let member = e
+            .line()
+            .checked_sub(2)
+            .and_then(|i| names.get(i))
+            .map(|n| n.as_str());
+        let field = member
+            .or(named)
             .map(|f| f.chars().take(64).collect::<String>());
         let mut error = ClientError::new(
             StatusCode::BAD_REQUEST,
@@ -156,5 +186,61 @@ pub fn only_known(
             "This field is not part of the request; check its spelling.",
         )
         .with_field(unknown.chars().take(64).collect::<String>())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Body {
+        name: String,
+        #[serde(default)]
+        days: Option<u32>,
+        #[serde(default)]
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only deserialised")]
+    struct Nested {
+        flag: bool,
+    }
+
+    fn field_of(json: &str) -> (String, Option<String>) {
+        let error = typed::<Body>(json.as_bytes()).unwrap_err();
+        let body = error.body;
+        (body.code.into_owned(), body.field.map(|f| f.into_owned()))
+    }
+
+    #[test]
+    fn a_typed_body_names_the_member_at_fault_never_its_value() {
+        assert!(typed::<Body>(br#"{"name": "a", "days": 3}"#).is_ok());
+        let invalid = |field: &str| ("body.invalid".to_owned(), Some(field.to_owned()));
+        assert_eq!(field_of(r#"{"days": 3}"#), invalid("name"));
+        assert_eq!(field_of(r#"{"name": "a", "colour": 1}"#), invalid("colour"));
+        assert_eq!(field_of(r#"{"name": 98765, "days": 3}"#), invalid("name"));
+        assert_eq!(
+            field_of(r#"{"name": "a", "days": -12345}"#),
+            invalid("days")
+        );
+        assert_eq!(field_of(r#"{"days": 4.5, "name": "a"}"#), invalid("days"));
+        assert_eq!(
+            field_of(r#"{"name": "a", "nested": {"flag": "yes"}}"#),
+            invalid("nested")
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "nested": {"flag": true, "flga": true}}"#),
+            invalid("nested")
+        );
+        assert_eq!(
+            field_of(r#"{"name": "a", "nested": {}}"#),
+            invalid("nested")
+        );
+        assert_eq!(field_of(r#"{"name": ["a\nb"]}"#), invalid("name"));
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Caller;
-use super::body::{read_limited, typed};
+use super::body::{read_limited, typed, unused};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::card::{self, Audience, CardError, CardProof, Challenge};
@@ -24,8 +24,10 @@ const BODY_MAX: usize = 64 * 1024;
 pub async fn challenge(
     state: web::Data<AppState>,
     caller: Caller,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Facility])?;
+    unused(payload).await?;
     let challenge = card::new_challenge(
         &state.pool,
         Audience::Party(party.id),
@@ -52,8 +54,14 @@ struct CardCheckBody {
     signature: String,
     #[serde(default)]
     date_of_care: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "consents_object")]
     consents: ConsentChoices,
+}
+
+/// The consents as a JSON object only: serde would also read a struct from an array.
+fn consents_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConsentChoices, D::Error> {
+    let map = serde_json::Map::deserialize(d)?;
+    ConsentChoices::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::auth::Caller;
+use super::auth::{forbidden, Caller};
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
 use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
@@ -67,6 +67,12 @@ pub async fn check_batch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Facility, Role::Claims])?;
+    if !party.may_batch() {
+        return Err(forbidden(
+            "Batch checks are for claims systems, hospitals, clinics and dental clinics; check each patient with POST /v1/eligibility.",
+        )
+        .into());
+    }
     let body = read_limited(payload, BATCH_BODY_MAX).await?;
     let map = json_object(&body)?;
     only_known(&map, &["queries"])?;

@@ -85,8 +85,13 @@ pub async fn report(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.require(&[Role::Insurer, Role::Admin])?;
-    let client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    let stored = crate::store::enrollment::stored_report(&**client, &path).await?;
+    // An id no upload could have used names no batch (and a NUL would fail in the database).
+    let stored = if is_batch_id(&path) {
+        let client = state.pool.get().await.map_err(anyhow::Error::new)?;
+        crate::store::enrollment::stored_report(&**client, &path).await?
+    } else {
+        None
+    };
     match stored {
         Some((owner, report)) if party.role == Role::Admin || owner == Some(party.id) => {
             Ok(HttpResponse::Ok().json(report))
@@ -128,14 +133,17 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, ClientError> {
         ));
     };
     match value.to_str() {
-        Ok(key) if (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(key.to_owned())
-        }
+        Ok(key) if is_batch_id(key) => Ok(key.to_owned()),
         _ => Err(error(
             "idempotency_key.format",
             "The Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.",
         )),
     }
+}
+
+/// A batch id (the Idempotency-Key) is 1 to 200 printable ASCII characters.
+fn is_batch_id(key: &str) -> bool {
+    (1..=200).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A blocking `Read` over the chunks forwarded from the request body. A broken upload reads

@@ -5,7 +5,7 @@
 //! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
 //! | `GET /openapi.yaml` | anyone | [`openapi`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
-//! | `POST /v1/eligibility/batch` | facility, claims | [`eligibility`] |
+//! | `POST /v1/eligibility/batch` | claims, medical and dental facilities (not pharmacies, home nursing) | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
 //! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
 //! | `POST /v1/parties`, `POST /v1/parties/{id}/revoke` | admin | [`parties`] |

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::body::{read_limited, typed};
+use super::body::{read_limited, typed, unused};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::parties::{NewParty, Role, Token};
@@ -72,8 +72,10 @@ pub async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
+    unused(payload).await?;
     let not_found = || {
         ClientError::new(
             StatusCode::NOT_FOUND,
@@ -81,8 +83,8 @@ pub async fn revoke(
             "No party has this id.",
         )
     };
-    // Parsed here rather than by `web::Path<i64>`, whose refusal is a plain-text 404 outside
-    // the error envelope.
+    // Read here rather than by `web::Path<i64>`, whose refusal is a plain-text 404 that
+    // repeats the path.
     let id: i64 = path.parse().map_err(|_| not_found())?;
     let client = state.pool.get().await.map_err(anyhow::Error::new)?;
     match crate::store::parties::revoke(&**client, id).await? {

@@ -6,7 +6,9 @@
 //! batch's transaction. Memory stays flat whatever the file's size: at most a few chunks are in
 //! flight. Then `store::enrollment::apply` checks the lines against the stored coverages and
 //! applies them set-based. Any rejected line rolls everything back; the report says why.
+//! [`bounds`] keeps a broken or hostile file from costing memory in proportion to its size.
 
+pub mod bounds;
 pub mod columns;
 pub mod report;
 pub mod row;
@@ -22,6 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::domain::LinkKey;
 use crate::store::enrollment as store;
+use bounds::{RecordLimit, RecordTooLong, ERRORS_MAX};
 use columns::Layout;
 use report::{BatchStatus, LineError, Report};
 use row::RowContext;
@@ -174,7 +177,10 @@ fn parse(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(source);
+        // Lines end at '\n', and `read_record` drops the '\r' of a CRLF: with its own CRLF
+        // handling the csv crate numbers every line after a CRLF one too low.
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(RecordLimit::new(source));
     let mut record = csv::StringRecord::new();
     let mut errors = Vec::new();
     let layout = match read_record(&mut reader, &mut record) {
@@ -212,10 +218,25 @@ fn parse(
     loop {
         // Where the next record starts: its line, even when it cannot be decoded.
         let line = reader.position().line();
+        if errors.len() >= ERRORS_MAX {
+            errors.push(LineError {
+                line,
+                column: "change".into(),
+                code: "file.too_many_errors".into(),
+                message: format!(
+                    "More than {ERRORS_MAX} errors were found; reading stopped here. Correct the file and send it again."
+                ),
+            });
+            break;
+        }
         match read_record(&mut reader, &mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(RecordError::Io(error)) => return Err(error.context("reading the file")),
+            Err(RecordError::TooLong) => {
+                errors.push(RecordError::TooLong.at_line(line));
+                break;
+            }
             Err(bad) => {
                 rows += 1;
                 errors.push(bad.at_line(line));
@@ -261,6 +282,7 @@ fn parse(
 enum RecordError {
     Utf8,
     Malformed,
+    TooLong,
     Io(anyhow::Error),
 }
 
@@ -270,6 +292,10 @@ impl RecordError {
             RecordError::Utf8 => (
                 "row.encoding",
                 "This line is not valid UTF-8; save the file as UTF-8.",
+            ),
+            RecordError::TooLong => (
+                "row.too_long",
+                "This line is longer than 64 KiB (an unclosed quote?); reading stopped here.",
             ),
             _ => ("row.malformed", "This line is not well-formed CSV."),
         };
@@ -282,15 +308,33 @@ impl RecordError {
     }
 }
 
+/// Reads the next record that is not a blank line, without the '\r' of a CRLF line end.
 fn read_record<R: Read>(
     reader: &mut csv::Reader<R>,
     record: &mut csv::StringRecord,
 ) -> Result<bool, RecordError> {
-    reader
-        .read_record(record)
-        .map_err(|error| match error.kind() {
-            csv::ErrorKind::Utf8 { .. } => RecordError::Utf8,
-            csv::ErrorKind::Io(_) => RecordError::Io(anyhow::Error::new(error)),
-            _ => RecordError::Malformed,
-        })
+    loop {
+        let more = reader
+            .read_record(record)
+            .map_err(|error| match error.kind() {
+                csv::ErrorKind::Utf8 { .. } => RecordError::Utf8,
+                csv::ErrorKind::Io(io) if RecordTooLong::is(io) => RecordError::TooLong,
+                csv::ErrorKind::Io(_) => RecordError::Io(anyhow::Error::new(error)),
+                _ => RecordError::Malformed,
+            })?;
+        if !more {
+            return Ok(false);
+        }
+        if let Some(last) = record.len().checked_sub(1) {
+            if let Some(without_cr) = record[last].strip_suffix('\r') {
+                let without_cr = without_cr.to_owned();
+                record.truncate(last);
+                record.push_field(&without_cr);
+            }
+        }
+        // A blank CRLF line is skipped, as the csv crate skips a blank LF line.
+        if record.len() > 1 || record.get(0).is_some_and(|f| !f.is_empty()) {
+            return Ok(true);
+        }
+    }
 }

@@ -159,8 +159,9 @@ pub async fn link(
         .get(0))
 }
 
-/// The consents a person gave at the reader.
+/// The consents a person gave at the reader. A misspelt choice is refused, not read as "no".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentChoices {
     #[serde(default)]
     pub medication: bool,

@@ -190,6 +190,12 @@ async fn a_file_with_one_foreign_row_is_rejected_whole() {
     assert_eq!(report["errors"][0]["code"], "insurer_number.not_owned");
     assert_eq!(report["errors"][0]["line"], 3);
     assert_eq!(app.count("coverages").await, 0);
+    assert_eq!(app.count("coverage_versions").await, 0);
+    assert_eq!(
+        app.count("persons").await,
+        0,
+        "not even the own row's person"
+    );
 }
 
 #[tokio::test]

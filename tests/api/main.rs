@@ -2,6 +2,7 @@
 
 mod access_log;
 mod audit;
+mod bad_input;
 mod batch;
 mod card;
 mod eligibility;
@@ -12,4 +13,5 @@ mod helpers;
 mod limits;
 mod openapi;
 mod reader;
+mod roles;
 mod tls;
