@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::body::{json_object, read_limited, typed};
+use super::body::{json_object, read_limited, typed, unused};
 use super::card::{base64_field, card_error, challenge_created, uuid_field};
 use super::eligibility::parse_query;
 use super::error::{ApiError, ClientError};
@@ -32,7 +32,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn self_challenge(
     state: web::Data<AppState>,
     _limited: AddressLimited,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    unused(payload).await?;
     // Without trust anchors no card can prove itself: say so now rather than after the reader
     // has asked for the PIN.
     if state.trust.current().is_none() {

@@ -71,6 +71,13 @@ enum Gets {
     Forbidden,
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    Public(Gets),
+    Roles([Gets; 7]),
+}
+use Access::{Public, Roles};
+
 const NO: Gets = Gets::Forbidden;
 const OK: Gets = Gets::Answer(200, "");
 const NEW: Gets = Gets::Answer(201, "");
@@ -85,9 +92,10 @@ struct Endpoint {
     headers: &'static [(&'static str, &'static str)],
     /// A minimal valid body; `{party_id}` and `{health_id}` are filled in.
     body: &'static str,
-    /// `None`: public, no credential needed. Otherwise what each caller gets, in the order of
-    /// [`EVERYONE`]: Medical, Dental, Pharmacy, HomeNursing, Claims, Insurer, Admin.
-    gets: Option<[Gets; 7]>,
+    /// `Public(answer)`: no credential needed (any sent is ignored), the same answer for all.
+    /// `Roles`: what each caller gets, in the order of [`EVERYONE`]: Medical, Dental, Pharmacy,
+    /// HomeNursing, Claims, Insurer, Admin.
+    gets: Access,
 }
 
 const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
@@ -106,54 +114,65 @@ const PURPOSE: &str = "roles-table";
 //   administrator links with the certificate alone, and "MA==" is no certificate.
 // - revoke: party 0 does not exist. Enrolment reports: only the sender's (another insurer's
 //   is 404, tests/api/enrollments.rs).
+// - the card holder's own view takes no token (the card is the credential): any sent is
+//   ignored, and a challenge never issued is 404. Only an administrator looks a log up.
 // - resolve has no role gate: membership of the purpose decides, and the setup makes every
 //   caller a member (non-members get 403 `purpose.not_authorized`, tests/api/health_ids.rs).
 #[rustfmt::skip]
 const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { method: "GET", route: "/healthz", path: "/healthz", headers: &[], body: "", gets: None },
-    Endpoint { method: "GET", route: "/readyz", path: "/readyz", headers: &[], body: "", gets: None },
+    Endpoint { method: "GET", route: "/healthz", path: "/healthz", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/readyz", path: "/readyz", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/openapi.yaml", path: "/openapi.yaml", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "POST", route: "/v1/self/challenges", path: "/v1/self/challenges", headers: &[],
+        body: "", gets: Public(NEW) },
+    Endpoint { method: "POST", route: "/v1/self/access-log", path: "/v1/self/access-log", headers: JSON,
+        body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
+        gets: Public(UNISSUED) },
+    Endpoint { method: "POST", route: "/v1/access-log/lookup", path: "/v1/access-log/lookup", headers: JSON,
+        body: QUERY,
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
     Endpoint { method: "POST", route: "/v1/eligibility", path: "/v1/eligibility", headers: JSON,
         body: QUERY,
         //         Medical Dental Pharmacy HomeNursing Claims Insurer Admin
-        gets: Some([OK,     OK,    OK,      OK,         OK,    NO,     NO]) },
+        gets: Roles([OK,     OK,    OK,      OK,         OK,    NO,     NO]) },
     Endpoint { method: "POST", route: "/v1/eligibility/batch", path: "/v1/eligibility/batch", headers: JSON,
         body: r#"{"queries": [{"insurer_number": "33120015", "number": "3456", "birth_date": "1980-04-01"}]}"#,
-        gets: Some([OK,     OK,    NO,      NO,         OK,    NO,     NO]) },
+        gets: Roles([OK,     OK,    NO,      NO,         OK,    NO,     NO]) },
     Endpoint { method: "POST", route: "/v1/eligibility/card", path: "/v1/eligibility/card", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
-        gets: Some([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO]) },
+        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/challenges", path: "/v1/challenges", headers: &[],
         body: "",
-        gets: Some([NEW,    NEW,   NEW,     NEW,        NO,    NO,     NO]) },
+        gets: Roles([NEW,    NEW,   NEW,     NEW,        NO,    NO,     NO]) },
     Endpoint { method: "POST", route: "/v1/card-links", path: "/v1/card-links", headers: JSON,
         body: r#"{"certificate": "MA==", "individual_number": "983205673214", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
-        gets: Some([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO,
+        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO,
                     Gets::Answer(422, "certificate.malformed")]) },
     Endpoint { method: "POST", route: "/v1/parties", path: "/v1/parties", headers: JSON,
         body: r#"{"role": "claims", "name": "registered by the roles table"}"#,
-        gets: Some([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
     Endpoint { method: "POST", route: "/v1/parties/{id}/revoke", path: "/v1/parties/0/revoke", headers: &[],
         body: "",
-        gets: Some([NO, NO, NO, NO, NO, NO, Gets::Answer(404, "party.not_found")]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, Gets::Answer(404, "party.not_found")]) },
     Endpoint { method: "POST", route: "/v1/enrollments", path: "/v1/enrollments", headers: CSV,
         body: "change,individual_number,insurer_number,symbol,number,branch,card_classification,relationship,insured_name,name,name_kana,sex,birth_date,acquired_on,copay_ratio\n\
                acquire,983205673214,33120015,12,7777,01,01,1,架空 花子,架空 花子,カクウ ハナコ,2,1985-05-05,2020-04-01,030\n",
-        gets: Some([NO,     NO,    NO,      NO,         NO,    OK,     NO]) },
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    OK,     NO]) },
     Endpoint { method: "GET", route: "/v1/enrollments/{batch_id}", path: "/v1/enrollments/roles-table-setup", headers: &[],
         body: "",
-        gets: Some([NO,     NO,    NO,      NO,         NO,    OK,     OK]) },
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    OK,     OK]) },
     Endpoint { method: "POST", route: "/v1/purposes", path: "/v1/purposes", headers: JSON,
         body: r#"{"name": "roles-table-added", "parties": [{party_id}]}"#,
-        gets: Some([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
     Endpoint { method: "POST", route: "/v1/health-ids", path: "/v1/health-ids", headers: JSON,
         body: r#"{"purpose": "roles-table", "insurer_number": "33120015", "symbol": "12", "number": "3456", "branch": "01", "birth_date": "1980-04-01"}"#,
-        gets: Some([OK,     OK,    OK,      OK,         NO,    NO,     NO]) },
+        gets: Roles([OK,     OK,    OK,      OK,         NO,    NO,     NO]) },
     Endpoint { method: "POST", route: "/v1/health-ids/resolve", path: "/v1/health-ids/resolve", headers: JSON,
         body: r#"{"purpose": "roles-table", "health_id": "{health_id}"}"#,
-        gets: Some([OK,     OK,    OK,      OK,         OK,    OK,     OK]) },
+        gets: Roles([OK,     OK,    OK,      OK,         OK,    OK,     OK]) },
     Endpoint { method: "POST", route: "/v1/health-ids/reissue", path: "/v1/health-ids/reissue", headers: JSON,
         body: r#"{"purpose": "roles-table", "health_id": "{health_id}"}"#,
-        gets: Some([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
+        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
 ];
 
 /// Every POST endpoint's path and a role it admits: other tests reach every endpoint this way.
@@ -162,11 +181,14 @@ pub fn posts() -> Vec<(&'static str, Role)> {
         .iter()
         .filter(|e| e.method == "POST")
         .map(|e| {
-            let gets = e.gets.expect("every POST endpoint needs a credential");
-            let first = gets
-                .iter()
-                .position(|g| matches!(g, Gets::Answer(..)))
-                .expect("some role may use each endpoint");
+            let first = match e.gets {
+                // Any credential will do: it is ignored.
+                Public(_) => 0,
+                Roles(gets) => gets
+                    .iter()
+                    .position(|g| matches!(g, Gets::Answer(..)))
+                    .expect("some role may use each endpoint"),
+            };
             (e.path, EVERYONE[first].role())
         })
         .collect()
@@ -261,6 +283,14 @@ async fn setup(app: &TestApp) -> World {
     world
 }
 
+/// The status and code an answer stands for.
+fn expected(gets: Gets) -> (u16, &'static str) {
+    match gets {
+        Gets::Answer(status, code) => (status, code),
+        Gets::Forbidden => (403, "auth.forbidden"),
+    }
+}
+
 /// Sends the row's request with this Authorization header value; answers status and code
 /// ("" when the body carries no error).
 async fn call(
@@ -327,20 +357,16 @@ async fn every_endpoint_admits_exactly_the_roles_in_the_table_and_no_bad_credent
                 Some(&bearer(&world.active[&who])),
             )
             .await;
-            let want = match row.gets.map(|gets| gets[i]) {
-                None => (200, ""),
-                Some(Gets::Answer(status, code)) => (status, code),
-                Some(Gets::Forbidden) => (403, "auth.forbidden"),
+            let want = match row.gets {
+                Public(gets) => expected(gets),
+                Roles(gets) => expected(gets[i]),
             };
             check(format!("{name} as {who:?}"), got, want);
         }
 
-        let unauthorized = |code| {
-            if row.gets.is_some() {
-                (401, code)
-            } else {
-                (200, "")
-            }
+        let unauthorized = |code| match row.gets {
+            Roles(_) => (401, code),
+            Public(gets) => expected(gets),
         };
         let fake = format!("onshi_{}", "0".repeat(64));
         let mut credentials = vec![

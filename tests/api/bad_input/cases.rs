@@ -151,6 +151,33 @@ pub fn all(world: &World) -> Vec<Case> {
     ];
     cases.extend(check.other("consents", &consents, "body.invalid"));
 
+    let own_view = Endpoint {
+        who: Who::Facility,
+        path: "/v1/self/access-log",
+        base: json!({"certificate": "MA==", "challenge_id": challenge, "signature": "MA=="}),
+        style: Style::Typed,
+    };
+    cases.extend(own_view.generic());
+    cases.extend(own_view.string("certificate", true, &refs(&base64)));
+    cases.extend(own_view.string("signature", true, &refs(&base64)));
+    cases.extend(own_view.string(
+        "challenge_id",
+        true,
+        &refs(&bad(
+            [F, F, F, F],
+            &[("０0000000-0000-4000-8000-000000000000", "format")],
+        )),
+    ));
+
+    let lookup = Endpoint {
+        who: Who::Admin,
+        path: "/v1/access-log/lookup",
+        base: query.clone(),
+        style: Style::Members,
+    };
+    cases.extend(lookup.generic());
+    cases.extend(query_members(&lookup, true));
+
     let link = Endpoint {
         who: Who::Facility,
         path: "/v1/card-links",
