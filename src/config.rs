@@ -18,6 +18,7 @@
 //! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` | none (no revocation list: nothing is revoked) |
 //! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
 //! | `challenge_seconds` | `ONSHI_CHALLENGE_SECONDS` | 120 |
+//! | `upload_idle_seconds` | `ONSHI_UPLOAD_IDLE_SECONDS` (longest pause inside an enrolment upload) | 60 |
 //! | `health_id.key_file` | `ONSHI_HEALTH_ID_KEY_FILE` (hex master key, development) | none; `ONSHI_HEALTH_ID_KEY` (hex) may be used instead |
 //! | `health_id.pkcs11_module` | `ONSHI_PKCS11_MODULE` (when set, the token is used) | none |
 //! | `health_id.pkcs11_token_label` | `ONSHI_PKCS11_TOKEN_LABEL` | none |
@@ -57,6 +58,7 @@ pub struct Settings {
     pub jpki_crl_dir: Option<PathBuf>,
     pub trust_reload_seconds: u64,
     pub challenge_seconds: u64,
+    pub upload_idle_seconds: u64,
     pub health_id: crate::health_id::keys::KeySettings,
     pub tls: crate::tls::TlsSettings,
 }
@@ -87,6 +89,7 @@ impl Default for Settings {
             jpki_crl_dir: None,
             trust_reload_seconds: 300,
             challenge_seconds: 120,
+            upload_idle_seconds: 60,
             health_id: Default::default(),
             tls: Default::default(),
         }
@@ -115,6 +118,7 @@ impl std::fmt::Debug for Settings {
             .field("jpki_crl_dir", &self.jpki_crl_dir)
             .field("trust_reload_seconds", &self.trust_reload_seconds)
             .field("challenge_seconds", &self.challenge_seconds)
+            .field("upload_idle_seconds", &self.upload_idle_seconds)
             .field("health_id", &self.health_id)
             .field("tls", &self.tls)
             .finish()
@@ -197,6 +201,11 @@ impl Settings {
                 .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
         }
         number(&env, "ONSHI_AUDIT_WRITERS", &mut settings.audit_writers)?;
+        number(
+            &env,
+            "ONSHI_UPLOAD_IDLE_SECONDS",
+            &mut settings.upload_idle_seconds,
+        )?;
         number(&env, "ONSHI_RATE_PER_SECOND", &mut settings.rate_per_second)?;
         number(&env, "ONSHI_RATE_BURST", &mut settings.rate_burst)?;
         number(

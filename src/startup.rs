@@ -62,6 +62,7 @@ impl Application {
                 settings.jpki_crl_dir.clone(),
                 Duration::from_secs(settings.trust_reload_seconds.max(1)),
             )?,
+            upload_idle: Duration::from_secs(settings.upload_idle_seconds.max(1)),
             challenge_lifetime: chrono::Duration::seconds(
                 i64::try_from(settings.challenge_seconds).unwrap_or(120),
             ),

@@ -45,8 +45,26 @@ pub async fn upload(
     };
 
     let (chunks, receiver) = mpsc::channel::<std::io::Result<Bytes>>(8);
-    let forward = async move {
-        while let Some(chunk) = payload.next().await {
+    // A file may take minutes to arrive, but not with long silences.
+    let mut stalled = false;
+    let forward = async {
+        // Moved in, so that the reader sees the end of the file when this ends.
+        let chunks = chunks;
+        loop {
+            let chunk = match tokio::time::timeout(state.upload_idle, payload.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    stalled = true;
+                    let _ = chunks
+                        .send(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the upload stalled",
+                        )))
+                        .await;
+                    break;
+                }
+            };
             let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
             let failed = chunk.is_err();
             if chunks.send(chunk).await.is_err() || failed {
@@ -63,6 +81,17 @@ pub async fn upload(
         state.link_key.clone(),
     );
     let ((), outcome) = tokio::join!(forward, load);
+    if stalled {
+        return Err(ClientError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body.timeout",
+            format!(
+                "The upload stopped for more than {} seconds; nothing was applied. Send the file again.",
+                state.upload_idle.as_secs()
+            ),
+        )
+        .into());
+    }
     match outcome {
         Ok(Outcome::Applied(report) | Outcome::Rejected(report) | Outcome::Repeated(report)) => {
             Ok(report_response(&report))

@@ -57,6 +57,9 @@ pub struct AppState {
     pub limits: limits::Limits,
     pub trust: crate::card::trust::TrustStore,
     pub challenge_lifetime: chrono::Duration,
+    /// The longest pause allowed between two pieces of an enrolment upload: a stalled sender
+    /// would hold the batch's transaction (and its locks) open.
+    pub upload_idle: std::time::Duration,
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
 }
 

@@ -291,3 +291,28 @@ async fn lines_for_the_same_key_apply_in_file_order() {
     assert!(!rows[0].get::<_, bool>(1) && rows[1].get::<_, bool>(1));
     assert_ne!(rows[0].get::<_, i64>(0), rows[1].get::<_, i64>(0));
 }
+
+/// An upload that stops mid-file (the sender stalls with the connection open) is refused with
+/// 408 after the idle limit, and nothing of it is applied.
+#[tokio::test]
+async fn a_stalled_upload_is_refused_and_changes_nothing() {
+    let app = crate::helpers::spawn_app_with(|s| s.upload_idle_seconds = 1).await;
+    let token = app.party(Role::Insurer, &[INSURER]).await;
+    let csv = Csv::new()
+        .acquire(1, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")
+        .build();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(1);
+    sender.send(Ok(csv)).await.unwrap();
+    // The sender stays alive (and silent) until the answer has arrived.
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|piece| (piece, receiver))
+    });
+    let body = reqwest::Body::wrap_stream(stream);
+    let response = app.upload(&token, "stalled-upload", body).await;
+    drop(sender);
+    assert_eq!(response.status(), 408);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "body.timeout");
+    assert_eq!(app.count("coverages").await, 0);
+    assert_eq!(app.count("persons").await, 0);
+}
