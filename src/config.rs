@@ -134,7 +134,7 @@ fn number<T: std::str::FromStr>(
     if let Some(v) = env(name) {
         *field = v
             .parse()
-            .map_err(|_| anyhow::anyhow!("{name} must be a whole number"))?;
+            .map_err(|_| anyhow::anyhow!("{name} must be a number"))?;
     }
     Ok(())
 }
@@ -177,9 +177,7 @@ impl Settings {
         if let Some(v) = env("ONSHI_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
             settings.database_url = v;
         }
-        if let Some(v) = env("ONSHI_POOL_SIZE") {
-            settings.pool_size = v.parse().context("ONSHI_POOL_SIZE must be a number")?;
-        }
+        number(&env, "ONSHI_POOL_SIZE", &mut settings.pool_size)?;
         if let Some(v) = env("ONSHI_LINK_KEY_FILE") {
             settings.link_key_file = Some(v.into());
         }
@@ -190,16 +188,12 @@ impl Settings {
                 _ => anyhow::bail!("ONSHI_LOG_FORMAT must be text or json"),
             };
         }
-        if let Some(v) = env("ONSHI_AUTH_CACHE_SECONDS") {
-            settings.auth_cache_seconds = v
-                .parse()
-                .context("ONSHI_AUTH_CACHE_SECONDS must be a number")?;
-        }
-        if let Some(v) = env("ONSHI_AUDIT_BATCH_MAX") {
-            settings.audit_batch_max = v
-                .parse()
-                .context("ONSHI_AUDIT_BATCH_MAX must be a number")?;
-        }
+        number(
+            &env,
+            "ONSHI_AUTH_CACHE_SECONDS",
+            &mut settings.auth_cache_seconds,
+        )?;
+        number(&env, "ONSHI_AUDIT_BATCH_MAX", &mut settings.audit_batch_max)?;
         number(&env, "ONSHI_AUDIT_WRITERS", &mut settings.audit_writers)?;
         number(
             &env,
@@ -224,16 +218,16 @@ impl Settings {
         if let Some(v) = env("ONSHI_JPKI_CRL_DIR") {
             settings.jpki_crl_dir = Some(v.into());
         }
-        if let Some(v) = env("ONSHI_TRUST_RELOAD_SECONDS") {
-            settings.trust_reload_seconds = v
-                .parse()
-                .context("ONSHI_TRUST_RELOAD_SECONDS must be a number")?;
-        }
-        if let Some(v) = env("ONSHI_CHALLENGE_SECONDS") {
-            settings.challenge_seconds = v
-                .parse()
-                .context("ONSHI_CHALLENGE_SECONDS must be a number")?;
-        }
+        number(
+            &env,
+            "ONSHI_TRUST_RELOAD_SECONDS",
+            &mut settings.trust_reload_seconds,
+        )?;
+        number(
+            &env,
+            "ONSHI_CHALLENGE_SECONDS",
+            &mut settings.challenge_seconds,
+        )?;
         settings.health_id.apply_env(&env);
         settings.tls.apply_env(&env);
         Ok(settings)

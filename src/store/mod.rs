@@ -57,6 +57,7 @@ pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Conf
     // Left to choose, the planner keeps custom plans for them and re-plans every execution,
     // which cost more than half of the database's CPU under load (seen with perf); the
     // generic plans are the same index lookups.
+    //
     // A statement that runs for more than STATEMENT_TIMEOUT on the request path is a bug or an
     // overload: cut it rather than hold a connection (bulk loads lift it for their transaction).
     config.options(format!(
@@ -93,15 +94,9 @@ pub async fn connect_with(
 /// # Errors
 /// The database is unreachable or refuses the connection.
 pub async fn connect(database_url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(database_url, NoTls)
-        .await
-        .context("connecting to the database")?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(%error, "database connection ended");
-        }
-    });
-    Ok(client)
+    let config: tokio_postgres::Config =
+        database_url.parse().context("parsing the database URL")?;
+    connect_with(&config).await
 }
 
 /// Whether an error means "the database cannot be reached now" (answer 503, try again) rather
