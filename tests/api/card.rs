@@ -71,14 +71,12 @@ pub fn sign(person: &Issued, nonce: &[u8]) -> Vec<u8> {
 
 pub async fn link_by_admin(app: &TestApp, person: &Issued, my_number_of: u64) -> (u16, Value) {
     let admin = app.party(Role::Admin, &[]).await;
-    let response = app
-        .post_json(
-            "/v1/card-links",
-            &admin,
-            &json!({"certificate": B64.encode(&person.cert_der), "individual_number": my_number(my_number_of)}),
-        )
-        .await;
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.call(
+        "/v1/card-links",
+        &admin,
+        &json!({"certificate": B64.encode(&person.cert_der), "individual_number": my_number(my_number_of)}),
+    )
+    .await
 }
 
 async fn card_check(
@@ -95,8 +93,7 @@ async fn card_check(
         "date_of_care": "2026-11-24",
         "consents": {"medication": true, "checkups": false, "diagnosis": true, "surgery": false},
     });
-    let response = app.post_json("/v1/eligibility/card", token, &body).await;
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.call("/v1/eligibility/card", token, &body).await
 }
 
 #[tokio::test]

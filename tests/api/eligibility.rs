@@ -11,9 +11,7 @@ fn query(birth: &str, care: &str) -> Value {
 }
 
 async fn ask(app: &crate::helpers::TestApp, token: &str, body: Value) -> (u16, Value) {
-    let response = app.post_json("/v1/eligibility", token, &body).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    app.call("/v1/eligibility", token, &body).await
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 use onshi::parties::Role;
 use serde_json::Value;
 
-use crate::helpers::{my_number, spawn_app, Csv, FOREIGN_INSURER, HEADER, INSURER, OTHER_INSURER};
+use crate::helpers::{
+    my_number, spawn_app, status_and_json, Csv, FOREIGN_INSURER, HEADER, INSURER, OTHER_INSURER,
+};
 
 const KEY: (&str, &str, &str, &str) = (INSURER, "12", "3456", "01");
 
@@ -11,9 +13,7 @@ async fn send(
     batch: &str,
     csv: String,
 ) -> (u16, Value) {
-    let response = app.upload(token, batch, csv).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(app.upload(token, batch, csv).await).await
 }
 
 #[tokio::test]

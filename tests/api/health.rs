@@ -7,20 +7,9 @@ use crate::helpers::{spawn_app, spawn_app_behind_proxy, Csv, INSURER};
 async fn health_and_readiness_need_no_token() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {
-        let response = app
-            .http
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(app.get(path).await.status(), 200, "{path}");
     }
-    let response = app
-        .http
-        .get(format!("{}/nowhere", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/nowhere").await;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "route.not_found");
@@ -48,13 +37,7 @@ async fn a_lost_database_answers_503_and_the_service_recovers() {
 
     let proxy = app.proxy.as_ref().unwrap();
     proxy.cut();
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(app.get("/readyz").await.status(), 503);
     let response = app.post_json("/v1/eligibility", &token, &query).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
@@ -88,11 +71,5 @@ async fn a_lost_database_answers_503_and_the_service_recovers() {
         recovered,
         "the service answers again once the database is back"
     );
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }

@@ -59,32 +59,36 @@ async fn party_id(app: &TestApp, token: &str) -> i64 {
         .get(0)
 }
 
-async fn call(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let response = app.post_json(path, token, &body).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 /// Registers a purpose for the parties (by token) through the admin endpoint.
 async fn purpose(app: &TestApp, admin: &str, name: &str, parties: &[&str]) {
     let mut ids = Vec::new();
     for token in parties {
         ids.push(party_id(app, token).await);
     }
-    let (status, body) = call(
-        app,
-        "/v1/purposes",
-        admin,
-        json!({"name": name, "parties": ids}),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            "/v1/purposes",
+            admin,
+            &json!({"name": name, "parties": ids}),
+        )
+        .await;
     assert_eq!(status, 201, "{body:#}");
+}
+
+/// Loads persons 1..=n and registers an administrator and a facility, the facility a party of
+/// the purpose "regional-care"; returns their tokens (admin, facility).
+async fn care_world(app: &TestApp, persons: u64) -> (String, String) {
+    load_persons(app, persons).await;
+    let admin = app.party(Role::Admin, &[]).await;
+    let facility = app.party(Role::Facility, &[]).await;
+    purpose(app, &admin, "regional-care", &[&facility]).await;
+    (admin, facility)
 }
 
 async fn issue(app: &TestApp, token: &str, purpose: &str, number: &str) -> (u16, Value) {
     let body = json!({"purpose": purpose, "insurer_number": INSURER, "symbol": "12",
                       "number": number, "branch": "01", "birth_date": "1980-04-01"});
-    call(app, "/v1/health-ids", token, body).await
+    app.call("/v1/health-ids", token, &body).await
 }
 
 async fn issued_id(app: &TestApp, token: &str, purpose: &str, number: &str) -> String {
@@ -95,18 +99,13 @@ async fn issued_id(app: &TestApp, token: &str, purpose: &str, number: &str) -> S
 
 async fn resolve(app: &TestApp, token: &str, purpose: &str, id: &str) -> (u16, Value) {
     let body = json!({"purpose": purpose, "health_id": id});
-    call(app, "/v1/health-ids/resolve", token, body).await
+    app.call("/v1/health-ids/resolve", token, &body).await
 }
 
 #[tokio::test]
 async fn an_issued_id_is_stable_and_resolves_to_the_eligibility_answer() {
     let app = spawn().await;
-    load_persons(&app, 1).await;
-    let (admin, facility) = (
-        app.party(Role::Admin, &[]).await,
-        app.party(Role::Facility, &[]).await,
-    );
-    purpose(&app, &admin, "regional-care", &[&facility]).await;
+    let (_, facility) = care_world(&app, 1).await;
 
     let id = issued_id(&app, &facility, "regional-care", "1").await;
     assert_eq!(id.len(), 33);
@@ -123,14 +122,14 @@ async fn an_issued_id_is_stable_and_resolves_to_the_eligibility_answer() {
         200
     );
 
-    let (status, body) = call(
-        &app,
-        "/v1/health-ids",
-        &facility,
-        json!({"purpose": "regional-care", "insurer_number": INSURER, "symbol": "12",
-               "number": "1", "branch": "01", "birth_date": "1980-04-02"}),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            "/v1/health-ids",
+            &facility,
+            &json!({"purpose": "regional-care", "insurer_number": INSURER, "symbol": "12",
+                    "number": "1", "branch": "01", "birth_date": "1980-04-02"}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["eligibility"]["validity"], 4);
     assert!(body.get("health_id").is_none(), "{body:#}");
@@ -200,31 +199,22 @@ async fn only_parties_of_a_purpose_receive_and_resolve_its_ids() {
         (status, &body["error"]["code"]),
         (404, &json!("purpose.unknown"))
     );
-    let (status, _) = call(
-        &app,
-        "/v1/purposes",
-        &care,
-        json!({"name": "x", "parties": [1]}),
-    )
-    .await;
+    let (status, _) = app
+        .call("/v1/purposes", &care, &json!({"name": "x", "parties": [1]}))
+        .await;
     assert_eq!(status, 403);
 }
 
 #[tokio::test]
 async fn a_reissued_id_replaces_the_old_one_which_answers_revoked() {
     let app = spawn().await;
-    load_persons(&app, 1).await;
-    let (admin, facility) = (
-        app.party(Role::Admin, &[]).await,
-        app.party(Role::Facility, &[]).await,
-    );
-    purpose(&app, &admin, "regional-care", &[&facility]).await;
+    let (admin, facility) = care_world(&app, 1).await;
     let old = issued_id(&app, &facility, "regional-care", "1").await;
 
     let body = json!({"purpose": "regional-care", "health_id": old});
-    let (status, _) = call(&app, "/v1/health-ids/reissue", &facility, body.clone()).await;
+    let (status, _) = app.call("/v1/health-ids/reissue", &facility, &body).await;
     assert_eq!(status, 403);
-    let (status, new) = call(&app, "/v1/health-ids/reissue", &admin, body.clone()).await;
+    let (status, new) = app.call("/v1/health-ids/reissue", &admin, &body).await;
     assert_eq!(status, 200, "{new:#}");
     assert_eq!(new["epoch"], 1);
     let new = new["health_id"].as_str().unwrap().to_owned();
@@ -240,7 +230,7 @@ async fn a_reissued_id_replaces_the_old_one_which_answers_revoked() {
         "active"
     );
     assert_eq!(issued_id(&app, &facility, "regional-care", "1").await, new);
-    let (status, body) = call(&app, "/v1/health-ids/reissue", &admin, body).await;
+    let (status, body) = app.call("/v1/health-ids/reissue", &admin, &body).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (409, &json!("health_id.revoked"))
@@ -250,12 +240,7 @@ async fn a_reissued_id_replaces_the_old_one_which_answers_revoked() {
 #[tokio::test]
 async fn a_collision_is_recorded_and_re_derived_with_the_next_counter() {
     let app = spawn().await;
-    load_persons(&app, 2).await;
-    let (admin, facility) = (
-        app.party(Role::Admin, &[]).await,
-        app.party(Role::Facility, &[]).await,
-    );
-    purpose(&app, &admin, "regional-care", &[&facility]).await;
+    let (_, facility) = care_world(&app, 2).await;
     let first = issued_id(&app, &facility, "regional-care", "1").await;
     // Forces the collision: person 2 gets person 1's base, so its counter-0 ID is person 1's.
     let db = app.db().await;
@@ -283,12 +268,7 @@ async fn a_collision_is_recorded_and_re_derived_with_the_next_counter() {
 #[tokio::test]
 async fn a_key_rotation_interrupted_after_three_persons_resumes_and_finishes() {
     let app = spawn().await;
-    load_persons(&app, 7).await;
-    let (admin, facility) = (
-        app.party(Role::Admin, &[]).await,
-        app.party(Role::Facility, &[]).await,
-    );
-    purpose(&app, &admin, "regional-care", &[&facility]).await;
+    let (_, facility) = care_world(&app, 7).await;
     let mut old = Vec::new();
     for n in 1..=7 {
         old.push(issued_id(&app, &facility, "regional-care", &n.to_string()).await);
@@ -381,12 +361,7 @@ async fn the_pkcs11_token_computes_the_ids() {
     assert_eq!(format!("{keys:?}"), "Pkcs11(Pkcs11Key(<in token>))");
 
     let app = spawn_with(settings).await;
-    load_persons(&app, 1).await;
-    let (admin, facility) = (
-        app.party(Role::Admin, &[]).await,
-        app.party(Role::Facility, &[]).await,
-    );
-    purpose(&app, &admin, "regional-care", &[&facility]).await;
+    let (_, facility) = care_world(&app, 1).await;
     let id = issued_id(&app, &facility, "regional-care", "1").await;
     assert_eq!(issued_id(&app, &facility, "regional-care", "1").await, id);
     assert_eq!(

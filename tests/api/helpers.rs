@@ -172,6 +172,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs `body` as JSON with the token; the answer's status and JSON body.
+    pub async fn call(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        status_and_json(self.post_json(path, token, body).await).await
+    }
+
+    /// GETs `path` without a token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn upload(
         &self,
         token: &str,
@@ -208,6 +227,12 @@ impl TestApp {
             .unwrap()
             .get(0)
     }
+}
+
+/// The status of an answer and its body, which must be JSON.
+pub async fn status_and_json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }
 
 /// A checksum-valid synthetic My Number from a counter.

@@ -29,12 +29,7 @@ fn spec() -> Value {
 #[tokio::test]
 async fn the_description_is_served_without_a_token_and_is_openapi_3_1() {
     let app = spawn_app().await;
-    let response = app
-        .http
-        .get(format!("{}/openapi.yaml", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/openapi.yaml").await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap();
     assert!(

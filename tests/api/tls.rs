@@ -12,7 +12,7 @@ use rcgen::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{spawn_app, spawn_app_with, Csv, TestApp, INSURER};
+use crate::helpers::{spawn_app, spawn_app_with, status_and_json, Csv, TestApp, INSURER};
 
 /// A certificate with its key, as PEM.
 struct Identity {
@@ -154,7 +154,7 @@ async fn check(app: &TestApp, client: &reqwest::Client, token: &str) -> (u16, se
         .send()
         .await
         .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    status_and_json(response).await
 }
 
 /// Registers a party over the admin endpoint with `pem` bound; returns (token, fingerprint).

@@ -13,7 +13,7 @@ use onshi::parties::{NewParty, Role, Token};
 use serde_json::{json, Value};
 
 use crate::card::{challenge, link_by_admin, pki, sign};
-use crate::helpers::{spawn_app_with_pki, Csv, TestApp, INSURER};
+use crate::helpers::{spawn_app_with_pki, status_and_json, Csv, TestApp, INSURER};
 
 pub const CLINIC_A: &str = "1312345612";
 pub const PHARMACY_B: &str = "1341234522";
@@ -140,7 +140,7 @@ pub async fn self_view_with(
         .send()
         .await
         .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    status_and_json(response).await
 }
 
 /// The person's own read: a fresh self challenge signed by the card.
@@ -150,10 +150,8 @@ pub async fn self_view(app: &TestApp, person: &Issued, query: &str) -> (u16, Val
 }
 
 pub async fn lookup(app: &TestApp, token: &str, key: &Value, query: &str) -> (u16, Value) {
-    let response = app
-        .post_json(&format!("/v1/access-log/lookup{query}"), token, key)
-        .await;
-    (response.status().as_u16(), response.json().await.unwrap())
+    app.call(&format!("/v1/access-log/lookup{query}"), token, key)
+        .await
 }
 
 pub fn field<'a>(entries: &'a Value, name: &str) -> Vec<&'a str> {
