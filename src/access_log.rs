@@ -169,14 +169,15 @@ pub async fn of_card_holder(
         .await?
         .ok_or(SelfViewError::UnknownCursor)?;
     drop(client);
-    let (check_id, record) = read_record(
+    let check_id = record_read(
+        audit,
         now,
         CARD_HOLDER,
         DisclosureKind::AccessLogSelf,
         Some(holder.person_id),
         Validity::Valid,
-    );
-    audit.record(vec![record]).await?;
+    )
+    .await?;
     Ok(Page {
         entries,
         next,
@@ -215,14 +216,15 @@ pub async fn by_coverage(
                 (Validity::Several, LookupError::SeveralPersons)
             };
             drop(client);
-            let (_, record) = read_record(
+            record_read(
+                audit,
                 now,
                 admin_id,
                 DisclosureKind::AccessLogAdmin,
                 None,
                 validity,
-            );
-            audit.record(vec![record]).await?;
+            )
+            .await?;
             return Err(error);
         }
     };
@@ -230,14 +232,15 @@ pub async fn by_coverage(
         .await?
         .ok_or(LookupError::UnknownCursor)?;
     drop(client);
-    let (check_id, record) = read_record(
+    let check_id = record_read(
+        audit,
         now,
         admin_id,
         DisclosureKind::AccessLogAdmin,
         Some(person_id),
         Validity::Valid,
-    );
-    audit.record(vec![record]).await?;
+    )
+    .await?;
     Ok(Page {
         entries,
         next,
@@ -274,26 +277,32 @@ async fn page(
     Ok(Some((entries, next)))
 }
 
-/// The audit record of one read of a person's log, under a new check id (time-ordered, as
-/// [`crate::eligibility::answer_with_record`] makes them).
-fn read_record(
+/// Records one read of a person's log durably, under a new check id (time-ordered, as
+/// [`crate::eligibility::answer_with_record`] makes them), and returns that id.
+///
+/// # Errors
+/// The audit record could not be written: the page must not be returned.
+async fn record_read(
+    audit: &AuditLog,
     at: DateTime<Utc>,
     party_id: i64,
     kind: DisclosureKind,
     person_id: Option<i64>,
     validity: Validity,
-) -> (Uuid, Disclosure) {
+) -> anyhow::Result<Uuid> {
     let check_id = Uuid::now_v7();
-    let record = Disclosure {
-        at,
-        party_id,
-        person_id,
-        coverage_id: None,
-        kind,
-        check_id,
-        validity: validity.code(),
-    };
-    (check_id, record)
+    audit
+        .record(vec![Disclosure {
+            at,
+            party_id,
+            person_id,
+            coverage_id: None,
+            kind,
+            check_id,
+            validity: validity.code(),
+        }])
+        .await?;
+    Ok(check_id)
 }
 
 #[cfg(test)]

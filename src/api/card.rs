@@ -219,8 +219,5 @@ pub(super) fn card_error(error: CardError) -> ApiError {
     if let Some(field) = field {
         client = client.with_field(field);
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        return ApiError::Client(client);
-    }
     client.into()
 }
