@@ -35,15 +35,10 @@ pub(super) fn age_on(birth: NaiveDate, d: NaiveDate) -> i32 {
     d.year() - birth.year() - i32::from(before_birthday)
 }
 
-/// 未就学 ends on the March 31 after the 6th birthday: the school copay applies from April 1.
+/// 未就学 ends on the March 31 before this: the school copay applies from April 1. The rule the
+/// eligibility answer's `preschool` uses, so the generated copay changes agree with it.
 pub(super) fn school_start(birth: NaiveDate) -> NaiveDate {
-    let sixth = years_after(birth, 6);
-    let april = date(sixth.year(), 4, 1);
-    if april > sixth {
-        april
-    } else {
-        date(sixth.year() + 1, 4, 1)
-    }
+    crate::eligibility::school_start(birth).expect("birth dates stay far from chrono's limits")
 }
 
 /// The 70-74 copay applies from the first of the month after the 70th birthday (from the

@@ -135,18 +135,21 @@ impl CoverageView {
     }
 }
 
-/// A child starts school on the April 1st after turning six; one born on April 1st turns six
-/// (legally, the day before the birthday) in time to start that same year.
-pub fn is_preschool(birth: NaiveDate, date_of_care: NaiveDate) -> bool {
+/// The April 1st a child starts school: the one after turning six, where one born on April 1st
+/// turns six (legally, the day before the birthday) in time to start that same year. `None` only
+/// past chrono's last year.
+pub fn school_start(birth: NaiveDate) -> Option<NaiveDate> {
     let start_year = if (birth.month(), birth.day()) <= (4, 1) {
         birth.year() + 6
     } else {
         birth.year() + 7
     };
-    match NaiveDate::from_ymd_opt(start_year, 4, 1) {
-        Some(school_start) => date_of_care < school_start,
-        None => false,
-    }
+    NaiveDate::from_ymd_opt(start_year, 4, 1)
+}
+
+/// 未就学者: before [`school_start`].
+pub fn is_preschool(birth: NaiveDate, date_of_care: NaiveDate) -> bool {
+    school_start(birth).is_some_and(|start| date_of_care < start)
 }
 
 fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec<Advisory> {

@@ -5,6 +5,7 @@
 //! an error message or a log line.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 
 use chrono::NaiveDate;
 
@@ -157,8 +158,8 @@ pub fn encode(
             Err(invalid) => fail(col, invalid.kind, invalid.message),
         }
     }
-    let value = |col: Col| values[ALL.iter().position(|c| *c == col).expect("listed")].as_deref();
-    let date = |col: Col| dates[ALL.iter().position(|c| *c == col).expect("listed")];
+    let value = |col: Col| values[col.index()].as_deref();
+    let date = |col: Col| dates[col.index()];
 
     for col in [Col::InsurerNumber, Col::Number] {
         if layout.get(record, col).is_none() {
@@ -246,7 +247,8 @@ pub fn encode(
     let change = change.expect("no errors means the change parsed");
 
     // COPY text line: line, change, link, then every column after individual_number.
-    push_field(out, &line.to_string());
+    // Digits need no escaping.
+    write!(out, "{line}").expect("writing to a Vec cannot fail");
     out.push(b'\t');
     push_field(out, change.as_str());
     out.push(b'\t');
@@ -292,31 +294,24 @@ fn canonical(col: Col, raw: &str) -> Result<(String, Option<NaiveDate>), Invalid
         Col::LimitCategory => text(LimitCategory::parse(raw)?.as_str()),
         date if date.is_date() => {
             let d = parse_date(raw)?;
-            Ok((d.format("%Y-%m-%d").to_string(), Some(d)))
+            // `Display` is YYYY-MM-DD for the years `parse_date` accepts, without parsing a
+            // format string per cell.
+            Ok((d.to_string(), Some(d)))
         }
         _ => unreachable_column(),
     }
 }
 
 fn unreachable_column() -> Result<(String, Option<NaiveDate>), Invalid> {
-    Err(Invalid {
-        kind: "format",
-        message: "This column is not validated here.",
-    })
+    Err(Invalid::format("This column is not validated here."))
 }
 
 fn free_text(raw: &str) -> Result<String, Invalid> {
     if raw.chars().count() > MAX_FREE_TEXT {
-        return Err(Invalid {
-            kind: "too_long",
-            message: "At most 100 characters.",
-        });
+        return Err(Invalid::too_long("At most 100 characters."));
     }
     if raw.chars().any(char::is_control) {
-        return Err(Invalid {
-            kind: "format",
-            message: "Control characters are not allowed.",
-        });
+        return Err(Invalid::format("Control characters are not allowed."));
     }
     Ok(raw.to_owned())
 }
@@ -402,6 +397,14 @@ mod tests {
             "symbol folded to half-width: {line}"
         );
         assert_eq!(line.matches('\t').count(), 31);
+        assert!(line.contains("\t1980-04-01\t"), "{line}");
+    }
+
+    #[test]
+    fn dates_are_written_with_four_digit_years() {
+        let (text, date) = canonical(Col::BirthDate, "0050-01-02").unwrap();
+        assert_eq!(text, "0050-01-02");
+        assert_eq!(date, NaiveDate::from_ymd_opt(50, 1, 2));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Reading coverages as they stood on a date of care.
 
+use std::sync::LazyLock;
+
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -34,22 +36,24 @@ pub async fn candidates(
         birth.push(q.birth_date);
         care.push(q.date_of_care);
     }
-    let statement = client
-        .prepare_cached(&format!(
+    // Built once: `prepare_cached` finds its statement by this text, and every check asks.
+    static BY_KEY: LazyLock<String> = LazyLock::new(|| {
+        format!(
             "select q.ord, {CANDIDATE_COLUMNS}
-             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
-                  with ordinality as q(ins, sym, num, br, birth, care, ord)
-             join coverages c
-               on c.insurer_number = q.ins and c.number = q.num and c.symbol = q.sym
-              and (q.br = '' or c.branch = q.br) and c.acquired_on <= q.care
-             join lateral (
-                 select * from coverage_versions v
-                 where v.coverage_id = c.id and v.effective_on <= q.care
-                 order by v.effective_on desc, v.id desc limit 1) v on true
-             left join insurers i on i.insurer_number = c.insurer_number
-             where v.birth_date = q.birth"
-        ))
-        .await?;
+                 from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[])
+                      with ordinality as q(ins, sym, num, br, birth, care, ord)
+                 join coverages c
+                   on c.insurer_number = q.ins and c.number = q.num and c.symbol = q.sym
+                  and (q.br = '' or c.branch = q.br) and c.acquired_on <= q.care
+                 join lateral (
+                     select * from coverage_versions v
+                     where v.coverage_id = c.id and v.effective_on <= q.care
+                     order by v.effective_on desc, v.id desc limit 1) v on true
+                 left join insurers i on i.insurer_number = c.insurer_number
+                 where v.birth_date = q.birth"
+        )
+    });
+    let statement = client.prepare_cached(&BY_KEY).await?;
     let rows = client
         .query(
             &statement,
@@ -80,19 +84,20 @@ pub async fn candidates_of_person(
     person_id: i64,
     date_of_care: NaiveDate,
 ) -> anyhow::Result<Vec<Candidate>> {
-    let statement = client
-        .prepare_cached(&format!(
+    static OF_PERSON: LazyLock<String> = LazyLock::new(|| {
+        format!(
             "select 1::int8, {CANDIDATE_COLUMNS}
-             from (select $2::date as care) q
-             join coverages c on c.person_id = $1 and c.acquired_on <= q.care
-             join lateral (
-                 select * from coverage_versions v
-                 where v.coverage_id = c.id and v.effective_on <= q.care
-                 order by v.effective_on desc, v.id desc limit 1) v on true
-             left join insurers i on i.insurer_number = c.insurer_number
-             order by c.acquired_on, c.id"
-        ))
-        .await?;
+                 from (select $2::date as care) q
+                 join coverages c on c.person_id = $1 and c.acquired_on <= q.care
+                 join lateral (
+                     select * from coverage_versions v
+                     where v.coverage_id = c.id and v.effective_on <= q.care
+                     order by v.effective_on desc, v.id desc limit 1) v on true
+                 left join insurers i on i.insurer_number = c.insurer_number
+                 order by c.acquired_on, c.id"
+        )
+    });
+    let statement = client.prepare_cached(&OF_PERSON).await?;
     let rows = client
         .query(&statement, &[&person_id, &date_of_care])
         .await?;
