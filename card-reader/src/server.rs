@@ -153,9 +153,8 @@ impl ServerClient {
     /// with `token`. Every request times out after `timeout`.
     pub fn new(base_url: &str, token: &Token, timeout: Duration) -> ServerClient {
         ServerClient {
-            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
-            base: base_url.trim_end_matches('/').to_owned(),
             authorization: Some(Zeroizing::new(format!("Bearer {}", token.0))),
+            ..ServerClient::for_card_holder(base_url, timeout)
         }
     }
 

@@ -14,6 +14,8 @@ use anyhow::Context;
 use der::{Decode, Encode};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::RsaPublicKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
 
@@ -61,7 +63,7 @@ impl Snapshot {
             if name.ends_with(".crl") || name.ends_with(".crl.pem") || name.ends_with(".key.pem") {
                 continue;
             }
-            match read_der(&path, "CERTIFICATE").and_then(|der| ca_cert(&der)) {
+            match read_der::<CertificateDer>(&path).and_then(|der| ca_cert(&der)) {
                 Ok(ca) => snapshot.cas.push(ca),
                 Err(error) => {
                     tracing::debug!(file = %path.display(), %error, "not a CA certificate; skipped")
@@ -74,20 +76,17 @@ impl Snapshot {
             .iter()
             .map(|ca| chains_to_anchor(&snapshot.cas, ca))
             .collect();
-        let mut kept = Vec::new();
-        for (ca, ok) in std::mem::take(&mut snapshot.cas).into_iter().zip(anchors) {
-            if ok {
-                kept.push(ca);
-            }
-        }
-        snapshot.cas = kept;
+        let mut anchored = anchors.into_iter();
+        snapshot.cas.retain(|_| anchored.next().unwrap_or(false));
         if let Some(dir) = crl_dir {
             for path in files(dir)? {
                 let name = path.to_string_lossy();
                 if !(name.ends_with(".crl") || name.ends_with(".crl.pem")) {
                     continue;
                 }
-                match read_der(&path, "X509 CRL").and_then(|der| snapshot.add_crl(&der)) {
+                match read_der::<CertificateRevocationListDer>(&path)
+                    .and_then(|der| snapshot.add_crl(&der))
+                {
                     Ok(count) => tracing::debug!(file = %path.display(), count, "CRL loaded"),
                     Err(error) => {
                         tracing::warn!(file = %path.display(), error = format!("{error:#}"), "CRL skipped")
@@ -178,25 +177,14 @@ fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// DER bytes of a file holding DER or one PEM block with `label`.
-fn read_der(path: &Path, label: &str) -> anyhow::Result<Vec<u8>> {
+/// DER bytes of a file holding DER or a PEM block of `T`'s label (certificate or CRL).
+fn read_der<T: PemObject + AsRef<[u8]>>(path: &Path) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path)?;
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    // A DER certificate or CRL starts 30 81 or 30 82, never valid UTF-8: text is PEM.
+    if std::str::from_utf8(&bytes).is_err() {
         return Ok(bytes);
-    };
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let Some(start) = text.find(&begin) else {
-        anyhow::bail!("no {label} PEM block");
-    };
-    let body = &text[start + begin.len()..];
-    let stop = body.find(&end).context("unterminated PEM block")?;
-    let b64: String = body[..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    use base64::Engine;
-    Ok(base64::engine::general_purpose::STANDARD.decode(b64)?)
+    }
+    Ok(T::from_pem_slice(&bytes)?.as_ref().to_vec())
 }
 
 /// The shared, periodically reloaded trust store. Empty when no trust directory is configured:
@@ -253,5 +241,35 @@ impl TrustStore {
 
     pub fn current(&self) -> Option<Arc<Snapshot>> {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_der_as_is_or_the_pem_block_of_its_kind() {
+        let dir = std::env::temp_dir().join(format!("onshi-trust-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = [0x30u8, 0x82, 0x00, 0x01, 0xAB];
+        let crl = [0x30u8, 0x81, 0x01, 0xCD];
+        let der_file = dir.join("ca.der");
+        std::fs::write(&der_file, cert).unwrap();
+        let pem_file = dir.join("both.pem");
+        let pem = card_reader::pem::encode("X509 CRL", &crl)
+            + &card_reader::pem::encode("CERTIFICATE", &cert);
+        std::fs::write(&pem_file, pem).unwrap();
+        let text_file = dir.join("notes.txt");
+        std::fs::write(&text_file, "not a certificate").unwrap();
+
+        assert_eq!(read_der::<CertificateDer>(&der_file).unwrap(), cert);
+        assert_eq!(read_der::<CertificateDer>(&pem_file).unwrap(), cert);
+        assert_eq!(
+            read_der::<CertificateRevocationListDer>(&pem_file).unwrap(),
+            crl
+        );
+        assert!(read_der::<CertificateDer>(&text_file).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
