@@ -11,7 +11,9 @@
 //! | `POST /v1/parties`, `POST /v1/parties/{id}/revoke` | admin | [`parties`] |
 //! | `POST /v1/challenges` | facility | [`card`] |
 //! | `POST /v1/eligibility/card` | facility | [`card`] |
-//! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
+//! | `POST /v1/card-links` | facility (with the card and its signed data) | [`card`] |
+//! | `POST /v1/card-links/unlink` | admin | [`card`] |
+//! | `POST /v1/self/card-unlink` | the card's holder, **no token** | [`card`] |
 //! | `POST /v1/purposes`, `POST /v1/health-ids/reissue` | admin | [`health_ids`] |
 //! | `POST /v1/health-ids`, `POST /v1/health-ids/resolve` | parties of the purpose | [`health_ids`] |
 //! | `POST /v1/self/challenges`, `POST /v1/self/access-log` | the card's holder, **no token** | [`access_log`] |
@@ -56,6 +58,10 @@ pub struct AppState {
     pub auth: AuthCache,
     pub limits: limits::Limits,
     pub trust: crate::card::trust::TrustStore,
+    /// The 券面事項 trust anchors that linking verifies a card's signed number against.
+    pub surface_trust: crate::card::trust::TrustStore,
+    /// The origin readers sign into every card proof (`crate::card::binding`).
+    pub origin: crate::card::binding::Origin,
     pub challenge_lifetime: chrono::Duration,
     /// The longest pause allowed between two pieces of an enrolment upload: a stalled sender
     /// would hold the batch's transaction (and its locks) open.
@@ -77,6 +83,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/eligibility/card", web::post().to(card::check))
                 .route("/challenges", web::post().to(card::challenge))
                 .route("/card-links", web::post().to(card::link))
+                .route("/card-links/unlink", web::post().to(card::unlink_by_admin))
+                .route("/self/card-unlink", web::post().to(card::unlink_by_holder))
                 .route("/parties", web::post().to(parties::add))
                 .route("/parties/{id}/revoke", web::post().to(parties::revoke))
                 .route("/enrollments", web::post().to(enrollments::upload))

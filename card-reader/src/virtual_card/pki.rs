@@ -1,9 +1,13 @@
 //! A synthetic test PKI of the real JPKI's shape: a root CA, a user-authentication CA
 //! with the real issuer's subject, person certificates (`C=JP, CN=<serial-like>`,
 //! RSA-2048, sha256WithRSAEncryption, 5 years) that are valid, expired or revoked, a
-//! foreign CA with its own person, and a v2 CRL of the user-authentication CA.
+//! foreign CA with its own person, v2 CRLs of the root and the user-authentication CA (and a
+//! stale one), the user-authentication CA renewed under the same name with a new key (and a
+//! person of it), a "CA" without basicConstraints or keyUsage (and a person of it), and the
+//! synthetic issuer of the 券面事項入力補助AP's data (an anchor, a signing certificate, and
+//! the cards' internal-authentication key).
 //!
-//! Generating it costs eight RSA-2048 key pairs: tests make one per test binary.
+//! Generating it costs fifteen RSA-2048 key pairs: tests make one per test binary.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _};
 use der::asn1::UtcTime;
+use der::referenced::OwnedToRef;
 use der::{Decode, Encode};
 use rand::{Rng, RngCore};
 use rsa::pkcs1v15::{Signature, SigningKey};
@@ -33,6 +38,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::Version;
 
 use super::card::{CardProfile, AUTH_PIN_TRIES};
+use super::surface::{self, BasicFacts, SurfaceProfile, Tamper};
 
 /// Subject of the real user-authentication CA, reproduced for the synthetic one.
 pub const USER_AUTH_CA_SUBJECT: &str = "C=JP, O=JPKI, OU=JPKI for user authentication, \
@@ -79,6 +85,26 @@ pub struct TestPki {
     pub foreign_person: Issued,
     /// The user-authentication CA's CRL, DER.
     pub crl_der: Vec<u8>,
+    /// The root's CRL (it revokes nothing), DER.
+    pub root_crl_der: Vec<u8>,
+    /// A verified CRL of the user-authentication CA whose nextUpdate has passed.
+    pub stale_crl_der: Vec<u8>,
+    /// The user-authentication CA renewed: same subject, new key.
+    pub user_ca_renewed: Issued,
+    /// A valid person certificate of the renewed CA.
+    pub person_renewed: Issued,
+    /// The renewed CA's CRL.
+    pub renewed_crl_der: Vec<u8>,
+    /// A self-signed certificate without basicConstraints or keyUsage: not a CA.
+    pub not_a_ca: Issued,
+    /// A person certificate "issued" by it.
+    pub person_of_not_a_ca: Issued,
+    /// The 券面事項 trust anchor.
+    pub surface_root: Issued,
+    /// The issuer of the input-assistance data (EF 0004), issued by the anchor.
+    pub surface_issuer: Issued,
+    /// The cards' internal-authentication key (one for all synthetic cards).
+    pub surface_card_key: RsaPrivateKey,
 }
 
 fn now_secs() -> u64 {
@@ -195,7 +221,7 @@ impl TestPki {
     pub fn generate() -> anyhow::Result<TestPki> {
         let now = now_secs();
         let start = now - DAY;
-        let mut keys = keys(8)?.into_iter();
+        let mut keys = keys(15)?.into_iter();
         let mut next_key = || keys.next().ok_or_else(|| anyhow!("not enough keys"));
 
         let root = issue(Spec {
@@ -227,6 +253,7 @@ impl TestPki {
                     issuer: name(&ca.subject)?,
                     enable_key_agreement: false,
                     enable_key_encipherment: false,
+                    include_subject_key_identifier: true,
                 },
                 not_before: nb,
                 not_after: nb + 5 * YEAR,
@@ -248,7 +275,58 @@ impl TestPki {
             issuer_key: None,
         })?;
         let foreign_person = person("foreign-person", start, next_key()?, &foreign_ca)?;
-        let crl_der = crl(&user_ca, &[&person_revoked], now)?;
+        let crl_der = crl(&user_ca, &[&person_revoked], now, now + 7 * DAY)?;
+        let root_crl_der = crl(&root, &[], now, now + 7 * DAY)?;
+        let stale_crl_der = crl(&user_ca, &[&person_revoked], now - 8 * DAY, now - DAY)?;
+        let user_ca_renewed = issue(Spec {
+            name: "user-auth-ca-renewed",
+            subject: USER_AUTH_CA_SUBJECT.into(),
+            profile: Profile::SubCA {
+                issuer: name(&root.subject)?,
+                path_len_constraint: Some(0),
+            },
+            not_before: start,
+            not_after: start + 12 * YEAR,
+            key: next_key()?,
+            issuer_key: Some(&root.key),
+        })?;
+        let person_renewed = person("person-renewed", start, next_key()?, &user_ca_renewed)?;
+        let renewed_crl_der = crl(&user_ca_renewed, &[], now, now + 7 * DAY)?;
+        let not_a_ca = issue(Spec {
+            name: "not-a-ca",
+            subject: "C=JP, O=onshi synthetic test PKI, CN=Not a CA - no basicConstraints and no keyUsage".into(),
+            profile: Profile::Manual { issuer: None },
+            not_before: start,
+            not_after: start + 20 * YEAR,
+            key: next_key()?,
+            issuer_key: None,
+        })?;
+        let person_of_not_a_ca = person("person-of-not-a-ca", start, next_key()?, &not_a_ca)?;
+        let surface_root = issue(Spec {
+            name: "surface-root",
+            subject: "C=JP, O=onshi synthetic test PKI, CN=Synthetic card-surface root".into(),
+            profile: Profile::Root,
+            not_before: start,
+            not_after: start + 20 * YEAR,
+            key: next_key()?,
+            issuer_key: None,
+        })?;
+        let surface_issuer = issue(Spec {
+            name: "surface-issuer",
+            subject: "C=JP, O=onshi synthetic test PKI, CN=Synthetic card-surface data issuer"
+                .into(),
+            profile: Profile::Leaf {
+                issuer: name(&surface_root.subject)?,
+                enable_key_agreement: false,
+                enable_key_encipherment: false,
+                include_subject_key_identifier: true,
+            },
+            not_before: start,
+            not_after: start + 10 * YEAR,
+            key: next_key()?,
+            issuer_key: Some(&surface_root.key),
+        })?;
+        let surface_card_key = next_key()?;
         Ok(TestPki {
             root,
             user_ca,
@@ -259,11 +337,49 @@ impl TestPki {
             foreign_ca,
             foreign_person,
             crl_der,
+            root_crl_der,
+            stale_crl_der,
+            user_ca_renewed,
+            person_renewed,
+            renewed_crl_der,
+            not_a_ca,
+            person_of_not_a_ca,
+            surface_root,
+            surface_issuer,
+            surface_card_key,
         })
     }
 
+    /// The input-assistance application of a card whose holder has `my_number` (synthetic),
+    /// signed by the PKI's surface issuer; `tamper` alters it after signing.
+    ///
+    /// # Errors
+    /// Signing failures (not expected).
+    pub fn surface_profile(
+        &self,
+        my_number: &str,
+        pin: [u8; 4],
+        tamper: Tamper,
+    ) -> anyhow::Result<SurfaceProfile> {
+        let facts = BasicFacts {
+            name: "架空 太郎".into(),
+            address: "東京都千代田区架空町1-1".into(),
+            birth_date: "19800401".into(),
+            sex: "1".into(),
+        };
+        surface::build(
+            my_number,
+            &facts,
+            pin,
+            &self.surface_issuer.key,
+            &self.surface_issuer.cert_der,
+            &self.surface_card_key,
+            tamper,
+        )
+    }
+
     /// Every certificate, CAs first.
-    pub fn all(&self) -> [&Issued; 8] {
+    pub fn all(&self) -> [&Issued; 14] {
         [
             &self.root,
             &self.user_ca,
@@ -273,6 +389,12 @@ impl TestPki {
             &self.person_valid_2,
             &self.foreign_ca,
             &self.foreign_person,
+            &self.user_ca_renewed,
+            &self.person_renewed,
+            &self.not_a_ca,
+            &self.person_of_not_a_ca,
+            &self.surface_root,
+            &self.surface_issuer,
         ]
     }
 
@@ -285,7 +407,25 @@ impl TestPki {
             auth_cert: person.cert_der.clone(),
             auth_ca_cert: self.user_ca.cert_der.clone(),
             auth_key: person.key.clone(),
+            surface: None,
         }
+    }
+
+    /// [`Self::card_profile`] with the input-assistance application for `my_number`, its PIN
+    /// the same digits as the user-authentication PIN.
+    ///
+    /// # Errors
+    /// Signing failures (not expected).
+    pub fn linking_card_profile(
+        &self,
+        person: &Issued,
+        pin: [u8; 4],
+        my_number: &str,
+    ) -> anyhow::Result<CardProfile> {
+        Ok(CardProfile {
+            surface: Some(self.surface_profile(my_number, pin, Tamper::None)?),
+            ..self.card_profile(person, pin)
+        })
     }
 
     /// Writes every certificate as `<name>.der` and `<name>.pem`, every key as
@@ -327,9 +467,15 @@ impl TestPki {
         write("user-auth-ca.crl".into(), &self.crl_der)?;
         let crl_pem = crate::pem::encode("X509 CRL", &self.crl_der);
         write("user-auth-ca.crl.pem".into(), crl_pem.as_bytes())?;
+        write("root-ca.crl".into(), &self.root_crl_der)?;
+        write("user-auth-ca-renewed.crl".into(), &self.renewed_crl_der)?;
+        let key = self.surface_card_key.to_pkcs8_pem(LineEnding::LF)?;
+        write("surface-card.key.pem".into(), key.as_bytes())?;
         let manifest = json!({
             "description": "Synthetic test PKI of onshi: no real person, no real CA.",
             "certificates": certs,
+            "other_crls": ["root-ca.crl", "user-auth-ca-renewed.crl"],
+            "surface_card_key": "surface-card.key.pem",
             "crl": {
                 "der": "user-auth-ca.crl",
                 "pem": "user-auth-ca.crl.pem",
@@ -350,13 +496,16 @@ fn status_of(name: &str) -> &'static str {
         "person-valid" | "person-valid-2" => "valid",
         "person-expired" => "expired",
         "person-revoked" => "revoked",
-        "foreign-person" => "foreign",
+        "person-renewed" => "valid",
+        "foreign-person" | "person-of-not-a-ca" => "foreign",
+        "surface-issuer" => "surface issuer",
         _ => "ca",
     }
 }
 
-/// An X.509 v2 CRL of `ca` listing `revoked`, valid for 7 days from `now`.
-fn crl(ca: &Issued, revoked: &[&Issued], now: u64) -> anyhow::Result<Vec<u8>> {
+/// An X.509 v2 CRL of `ca` listing `revoked`, issued at `now`, next update at `next`, with the
+/// CA's key identifier (so a renewed CA's list is told apart).
+fn crl(ca: &Issued, revoked: &[&Issued], now: u64, next: u64) -> anyhow::Result<Vec<u8>> {
     let signer = SigningKey::<Sha256>::new(ca.key.clone());
     let algorithm = signer.signature_algorithm_identifier()?;
     let issuer = name(&ca.subject)?;
@@ -372,14 +521,19 @@ fn crl(ca: &Issued, revoked: &[&Issued], now: u64) -> anyhow::Result<Vec<u8>> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let crl_number = CrlNumber(der::asn1::Uint::new(&[0x01])?);
+    let spki = SubjectPublicKeyInfoOwned::from_key(RsaPublicKey::from(&ca.key))?;
+    let key_id = x509_cert::ext::pkix::AuthorityKeyIdentifier::try_from(spki.owned_to_ref())?;
     let tbs = TbsCertList {
         version: Version::V2,
         signature: algorithm.clone(),
         issuer: issuer.clone(),
         this_update: time_at(now)?,
-        next_update: Some(time_at(now + 7 * DAY)?),
+        next_update: Some(time_at(next)?),
         revoked_certificates: Some(revoked_certificates),
-        crl_extensions: Some(vec![crl_number.to_extension(&issuer, &[])?]),
+        crl_extensions: Some(vec![
+            crl_number.to_extension(&issuer, &[])?,
+            key_id.to_extension(&issuer, &[])?,
+        ]),
     };
     let signature: Signature = signer.try_sign(&tbs.to_der()?)?;
     let list = CertificateList {
