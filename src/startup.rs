@@ -83,6 +83,7 @@ impl Application {
                 settings.jpki_trust_dir.clone(),
                 settings.jpki_crl_dir.clone(),
                 i64::try_from(settings.crl_grace_seconds).unwrap_or(i64::MAX),
+                true,
                 reload,
             )?,
             // The anchors of the card's input-assistance data have no CRLs configured.
@@ -90,6 +91,7 @@ impl Application {
                 settings.card_surface_trust_dir.clone(),
                 None,
                 0,
+                false,
                 reload,
             )?,
             origin,

@@ -163,11 +163,14 @@ impl Snapshot {
                 }
             }
         }
-        let now = chrono::Utc::now().timestamp();
-        for ca in snapshot.unchecked(now) {
-            tracing::warn!(ca = %ca.name, problem = ca.state.problem(), "no current CRL: card checks of this CA's certificates answer card.revocation_unavailable");
-        }
         Ok(snapshot)
+    }
+}
+
+/// Says which CAs' cards cannot be checked now, at each load.
+fn warn_unchecked(snapshot: &Snapshot) {
+    for ca in snapshot.unchecked(chrono::Utc::now().timestamp()) {
+        tracing::warn!(ca = %ca.name, problem = ca.state.problem(), "no current CRL: card checks of this CA's certificates answer card.revocation_unavailable");
     }
 }
 
@@ -256,6 +259,8 @@ pub struct TrustStore {
 
 impl TrustStore {
     /// Loads now and, when `trust_dir` is set, reloads every `every` on the current runtime.
+    /// With `revocation_checked` (the JPKI store) each load warns about the CAs without a
+    /// current CRL; the card-surface anchors have no CRLs.
     ///
     /// # Errors
     /// The first load fails (a configured directory that cannot be read).
@@ -263,6 +268,7 @@ impl TrustStore {
         trust_dir: Option<PathBuf>,
         crl_dir: Option<PathBuf>,
         crl_grace: i64,
+        revocation_checked: bool,
         every: Duration,
     ) -> anyhow::Result<Self> {
         let store = TrustStore::default();
@@ -273,8 +279,12 @@ impl TrustStore {
         tracing::info!(
             cas = first.cas.len(),
             rejected = first.rejected.len(),
-            "JPKI trust store loaded"
+            dir = %trust_dir.display(),
+            "trust store loaded"
         );
+        if revocation_checked {
+            warn_unchecked(&first);
+        }
         store.set(first);
         let reloader = store.clone();
         tokio::spawn(async move {
@@ -288,7 +298,12 @@ impl TrustStore {
                 })
                 .await
                 {
-                    Ok(Ok(snapshot)) => reloader.set(snapshot),
+                    Ok(Ok(snapshot)) => {
+                        if revocation_checked {
+                            warn_unchecked(&snapshot);
+                        }
+                        reloader.set(snapshot)
+                    }
                     Ok(Err(error)) => tracing::warn!(
                         error = format!("{error:#}"),
                         "trust store reload failed; keeping the previous one"
