@@ -80,8 +80,9 @@ struct LinkBody {
     card_surface: SurfaceBody,
 }
 
-/// The records as read from the card, each base64 of its TLV bytes.
-#[derive(Deserialize)]
+/// The records as read from the card, each base64 of its TLV bytes. The My Number record is
+/// among them: wiped when the request is done.
+#[derive(Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 struct SurfaceBody {
     my_number: String,
@@ -157,7 +158,7 @@ pub async fn link(
     let signature = base64_field(&body.signature, "signature")?;
     let challenge_id = uuid_field(&body.challenge_id)?;
     let s = &body.card_surface;
-    let records = [
+    let records = zeroize::Zeroizing::new([
         base64_field(&s.my_number, "card_surface.my_number")?,
         base64_field(&s.basic_facts, "card_surface.basic_facts")?,
         base64_field(&s.signature, "card_surface.signature")?,
@@ -167,9 +168,9 @@ pub async fn link(
             &s.internal_authentication,
             "card_surface.internal_authentication",
         )?,
-    ];
+    ]);
     let [my_number, basic_facts, surface_signature, issuer_certificate, auth_key, internal] =
-        &records;
+        &*records;
     let proof = LinkProof {
         card: CardProof {
             certificate: &certificate,

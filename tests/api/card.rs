@@ -4,6 +4,7 @@
 //! `onshi-reader` binary is in `reader.rs`.
 
 mod link;
+mod refusals;
 mod revocation;
 
 use std::path::{Path, PathBuf};
@@ -367,115 +368,4 @@ async fn challenges_are_bound_to_their_facility_and_expire() {
             .status(),
         403
     );
-}
-
-/// Flips one bit of the first occurrence of `pattern` in `der`, `offset` bytes after its start.
-fn altered(der: &[u8], pattern: &[u8], offset: usize) -> Vec<u8> {
-    let mut out = der.to_vec();
-    let at = out
-        .windows(pattern.len())
-        .position(|w| w == pattern)
-        .unwrap()
-        + offset;
-    out[at] ^= 0x01;
-    out
-}
-
-#[tokio::test]
-async fn each_bad_card_has_its_own_code() {
-    let (app, facility) = setup().await;
-    let p = &pki().pki;
-    let with_cert = |base: &Issued, cert_der: Vec<u8>| {
-        let mut changed = base.clone();
-        changed.cert_der = cert_der;
-        changed
-    };
-    // One character of the subject's common name (the issuer has none, so the first commonName
-    // OID is the subject's): the CA's signature no longer matches.
-    let tampered = with_cert(
-        &p.person_valid,
-        altered(&p.person_valid.cert_der, &[0x55, 0x04, 0x03], 5),
-    );
-    // sha256WithRSAEncryption's OID inside tbsCertificate turned into sha384's: the inner and
-    // outer algorithms differ.
-    let sha256_rsa = [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B];
-    let mixed = with_cert(&p.person_valid, {
-        let mut der = p.person_valid.cert_der.clone();
-        let at = der.windows(9).position(|w| w == sha256_rsa).unwrap() + 8;
-        der[at] = 0x0C;
-        der
-    });
-    let cases: [(&Issued, bool, &str); 9] = [
-        (&p.person_revoked, true, "certificate.revoked"),
-        (&p.person_expired, true, "certificate.expired"),
-        (&p.foreign_person, true, "certificate.unknown_issuer"),
-        // Its "CA" has neither basicConstraints cA nor keyUsage keyCertSign: no issuer.
-        (&p.person_of_not_a_ca, true, "certificate.unknown_issuer"),
-        // A CA's own certificate is no user-authentication certificate.
-        (&p.user_ca, true, "certificate.not_for_authentication"),
-        (&tampered, true, "certificate.bad_chain_signature"),
-        (&mixed, true, "certificate.malformed"),
-        (&p.person_valid, false, "signature.invalid"),
-        // Issued by the CA renewed under the same name: found by its key identifier, verified,
-        // and only then found unlinked.
-        (&p.person_renewed, true, "card.not_linked"),
-    ];
-    for (person, good_signature, code) in cases {
-        let (id, nonce) = challenge(&app, &facility).await;
-        let signature = if good_signature {
-            sign_sent(&app, person, &nonce)
-        } else {
-            sign_sent(&app, person, b"another nonce")
-        };
-        let (status, body) = card_check(&app, &facility, person, &id, &signature).await;
-        let want = if code == "card.not_linked" { 404 } else { 422 };
-        assert_eq!(
-            (status, body["error"]["code"].as_str()),
-            (want, Some(code)),
-            "{code}: {body:#}"
-        );
-    }
-    assert_eq!(
-        app.count("disclosures").await,
-        0,
-        "a refused card discloses nothing"
-    );
-}
-
-#[test]
-fn certificates_stay_usable_for_three_months_after_expiry_for_eligibility_only() {
-    use onshi::card::verify::{verify_certificate, Grace, Rejection};
-    let p = &pki().pki;
-    let snapshot =
-        onshi::card::trust::Snapshot::load(&pki().dir, Some(&pki().dir), i64::MAX / 4).unwrap();
-    let cert = x509_not_after(&p.person_valid.cert_der);
-    let verify = |days: i64, grace| {
-        verify_certificate(
-            &snapshot,
-            &p.person_valid.cert_der,
-            cert + chrono::Duration::days(days),
-            grace,
-        )
-    };
-    assert!(!verify(-1, Grace::Eligibility).unwrap().in_grace);
-    assert!(verify(80, Grace::Eligibility).unwrap().in_grace);
-    assert_eq!(
-        verify(95, Grace::Eligibility).unwrap_err(),
-        Rejection::Expired
-    );
-    // Linking, unlinking and the holder's own view take no grace.
-    assert!(verify(-1, Grace::None).is_ok());
-    assert_eq!(verify(1, Grace::None).unwrap_err(), Rejection::Expired);
-}
-
-fn x509_not_after(der: &[u8]) -> chrono::DateTime<chrono::Utc> {
-    use der::Decode;
-    let cert = x509_cert::Certificate::from_der(der).unwrap();
-    let secs = cert
-        .tbs_certificate
-        .validity
-        .not_after
-        .to_unix_duration()
-        .as_secs();
-    chrono::DateTime::from_timestamp(secs as i64, 0).unwrap()
 }
