@@ -116,3 +116,50 @@ fn x509_not_after(der: &[u8]) -> chrono::DateTime<chrono::Utc> {
         .as_secs();
     chrono::DateTime::from_timestamp(secs as i64, 0).unwrap()
 }
+
+#[test]
+fn a_ca_outside_its_validity_issues_nothing() {
+    use onshi::card::verify::{verify_certificate, Grace, Rejection};
+    let p = &pki().pki;
+    let snapshot = onshi::card::trust::Snapshot::load(&pki().dir, Some(&pki().dir), 0).unwrap();
+    // Three years ago the expired person's certificate was valid, but its CA (issued a day ago)
+    // was not yet.
+    let then = chrono::Utc::now() - chrono::Duration::days(3 * 365);
+    assert_eq!(
+        verify_certificate(
+            &snapshot,
+            &p.person_expired.cert_der,
+            then,
+            Grace::Eligibility
+        )
+        .unwrap_err(),
+        Rejection::IssuerNotValid
+    );
+}
+
+#[test]
+fn a_crl_signed_by_a_ca_without_crl_sign_is_refused() {
+    use onshi::card::crl::{self, CrlState};
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let p = &pki().pki;
+    let mut snapshot = onshi::card::trust::Snapshot::load(&pki().dir, None, 0).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let user_ca = |s: &onshi::card::trust::Snapshot| {
+        s.cas
+            .iter()
+            .position(|ca| ca.der == p.user_ca.cert_der)
+            .unwrap()
+    };
+    let i = user_ca(&snapshot);
+    snapshot.cas[i].capabilities.key_usage = Some(KeyUsage(KeyUsages::KeyCertSign.into()));
+    assert!(crl::apply(&mut snapshot.cas, &p.crl_der).is_err());
+    assert!(matches!(
+        snapshot.cas[i].revocation.state(now, 0),
+        CrlState::Refused(_)
+    ));
+    // With cRLSign the same list is applied.
+    snapshot.cas[i].capabilities.key_usage =
+        Some(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign));
+    assert_eq!(crl::apply(&mut snapshot.cas, &p.crl_der).unwrap(), 1);
+    assert_eq!(snapshot.cas[i].revocation.state(now, 0), CrlState::Current);
+}
