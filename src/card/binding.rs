@@ -203,6 +203,20 @@ mod tests {
     const VECTOR_LINK: &str = "ec39d75ee4fa821ef791a48ac33b6aa6db97aa27c822b934886ccccc54cc1c50";
     const VECTOR_UNLINK: &str = "ff389b6e1294bbf578e3a2b65f8f520547ce66e3cec796353cc9f3c5878fad82";
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_an_origin_is_its_own_origin(url in "\\PC{0,40}", host in "[a-zA-Z0-9.-]{1,20}", port in proptest::option::of(0u16..)) {
+            let _ = Origin::parse(&url);
+            let text = match port {
+                Some(p) => format!("https://{host}:{p}/path?q"),
+                None => format!("https://{host}"),
+            };
+            if let Ok(origin) = Origin::parse(&text) {
+                proptest::prop_assert_eq!(Origin::parse(origin.as_str()).unwrap(), origin);
+            }
+        }
+    }
+
     #[test]
     fn origins_are_normalised_like_url_origins() {
         for (input, want) in [

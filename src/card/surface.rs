@@ -307,6 +307,17 @@ impl<'a> Iterator for Tlvs<'a> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn reading_never_panics_and_stays_in_bounds(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            if let Some((t, rest)) = tlv(&bytes) {
+                proptest::prop_assert_eq!(t.raw.len() + rest.len(), bytes.len());
+                proptest::prop_assert!(t.value.len() <= t.raw.len());
+            }
+            let _ = Tlvs(&bytes).count();
+        }
+    }
+
     #[test]
     fn tags_in_both_forms_lengths_and_bounds() {
         let (t, rest) = tlv(&[0xFF, 0x10, 0x02, b'1', b'2', 0xAA]).unwrap();
