@@ -37,6 +37,9 @@ pub struct CaCert {
     pub cert: Certificate,
     pub der: Vec<u8>,
     pub revocation: Revocation,
+    /// The index in [`Snapshot::cas`] of the CA whose key verified this certificate, found
+    /// once at load (an anchor is its own), so checks walk the chain without RSA work.
+    pub parent: usize,
 }
 
 impl CaCert {
@@ -147,6 +150,12 @@ impl Snapshot {
             }
             keep
         });
+        let parents: Vec<usize> = (0..snapshot.cas.len())
+            .map(|i| parent_of(&snapshot.cas, i).unwrap_or(usize::MAX))
+            .collect();
+        for (ca, parent) in snapshot.cas.iter_mut().zip(parents) {
+            ca.parent = parent;
+        }
         if let Some(dir) = crl_dir {
             for path in files(dir)? {
                 let name = path.to_string_lossy();
@@ -165,6 +174,27 @@ impl Snapshot {
         }
         Ok(snapshot)
     }
+}
+
+/// The index of the CA whose key verifies `cas[i]`'s signature (name and key identifier first).
+fn parent_of(cas: &[CaCert], i: usize) -> Option<usize> {
+    let ca = &cas[i];
+    let tbs = super::verify::signed_part(&ca.der)?;
+    let key_id = ca.capabilities.authority_key_id.as_deref();
+    (0..cas.len()).find(|&j| {
+        let candidate = &cas[j];
+        candidate.subject == ca.issuer
+            && match (key_id, candidate.capabilities.key_id.as_deref()) {
+                (Some(wanted), Some(has)) => wanted == has,
+                _ => true,
+            }
+            && signed_by(
+                &candidate.key,
+                &ca.cert.signature_algorithm,
+                tbs,
+                ca.cert.signature.as_bytes(),
+            )
+    })
 }
 
 /// Says which CAs' cards cannot be checked now, at each load.
@@ -227,6 +257,7 @@ fn ca_cert(der: &[u8]) -> anyhow::Result<Result<CaCert, &'static str>> {
         cert,
         der: der.to_vec(),
         revocation: Revocation::Missing,
+        parent: usize::MAX,
     }))
 }
 
