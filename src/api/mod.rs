@@ -19,12 +19,14 @@
 //! | `POST /v1/self/challenges`, `POST /v1/self/access-log` | the card's holder, **no token** | [`access_log`] |
 //! | `POST /v1/access-log/lookup` | admin | [`access_log`] |
 //!
-//! Every `/v1` route takes a [`auth::Caller`] (the bearer token) except the two `/v1/self/`
+//! Every `/v1` route takes a [`auth::Caller`] (the bearer token) except the `/v1/self/`
 //! routes, deliberately: they serve a person, who holds no party token. There the credential is
-//! the card itself: `POST /v1/self/access-log` answers only to the card's signature over the
-//! nonce of a fresh, single-use challenge issued for the holder's own view (a facility's
-//! challenge is refused), from a certificate that chains to the JPKI, is not revoked and is
-//! linked to the person whose log it returns. A challenge alone discloses nothing.
+//! the card itself: `POST /v1/self/access-log` and `POST /v1/self/card-unlink` answer only to
+//! the card's signature over a fresh, single-use challenge issued for the holder (a facility's
+//! challenge is refused), bound to that use and this server (`crate::card::binding`), from a
+//! certificate that chains to the JPKI, is not revoked (against a current CRL) and is linked to
+//! the person whose log it returns or whose link it removes. A challenge alone discloses
+//! nothing.
 
 pub mod access_log;
 pub mod auth;
