@@ -369,3 +369,62 @@ async fn challenges_are_bound_to_their_facility_and_expire() {
         403
     );
 }
+
+/// The server's and the reader's encodings are two implementations of `src/card/binding.md`:
+/// they agree on every use, on origins as URLs are written, and on every consent combination.
+#[test]
+fn the_reader_and_the_server_bind_alike() {
+    use card_reader::binding as reader;
+    let uses = [
+        (Purpose::Check, reader::Purpose::Check),
+        (Purpose::SelfView, reader::Purpose::SelfView),
+        (Purpose::Link, reader::Purpose::Link),
+        (Purpose::Unlink, reader::Purpose::Unlink),
+    ];
+    let urls = [
+        "http://127.0.0.1:8080",
+        "HTTPS://Onshi.Example.JP:443/v1/",
+        "https://[::1]:8443/",
+        "http://localhost:80",
+    ];
+    for url in urls {
+        let (server_origin, reader_origin) = (
+            Origin::parse(url).unwrap(),
+            reader::Origin::of_url(url).unwrap(),
+        );
+        assert_eq!(server_origin.as_str(), reader_origin.as_str(), "{url}");
+        for bits in 0u8..16 {
+            let server_consents = ConsentChoices {
+                medication: bits & 1 != 0,
+                checkups: bits & 2 != 0,
+                diagnosis: bits & 4 != 0,
+                surgery: bits & 8 != 0,
+            };
+            let reader_consents = card_reader::server::Consents {
+                medication: server_consents.medication,
+                checkups: server_consents.checkups,
+                diagnosis: server_consents.diagnosis,
+                surgery: server_consents.surgery,
+            };
+            let nonce = [bits; 32];
+            for (server_use, reader_use) in uses {
+                let consents = server_use == Purpose::Check;
+                assert_eq!(
+                    binding::digest(
+                        server_use,
+                        &server_origin,
+                        &nonce,
+                        consents.then_some(server_consents)
+                    ),
+                    reader::digest(
+                        reader_use,
+                        &reader_origin,
+                        &nonce,
+                        consents.then_some(&reader_consents)
+                    ),
+                    "{url} {server_use:?} {bits}"
+                );
+            }
+        }
+    }
+}
