@@ -7,6 +7,11 @@
 //!   the same [`card::identify`] a facility's card check uses; no party is involved;
 //! - an administrator, by the insured-person number and birth date ([`by_coverage`]).
 //!
+//! Besides the checks and reads of the person's data, the log shows every link and unlink of
+//! the person's card (`card.link` by the facility at whose reader it was linked, `card.unlink` by
+//! the holder or an administrator): a card linked to someone else's coverage is visible to the
+//! person whose coverage it is.
+//!
 //! Reading the log discloses it, so every read is itself recorded in the audit log (durably,
 //! before the page is returned) and appears in later reads as `access_log.self` or
 //! `access_log.admin`. Pages run newest first; a page ends with a cursor (the `check_id` of its
@@ -18,7 +23,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, Disclosure, DisclosureKind};
-use crate::card::{self, trust::Snapshot, Audience, CardError, CardProof};
+use crate::card::binding::{Origin, Purpose};
+use crate::card::{self, trust::Snapshot, Audience, Bound, CardError, CardProof};
 use crate::domain::Invalid;
 use crate::eligibility::{Query, Validity};
 use crate::store::access_log as store;
@@ -158,13 +164,19 @@ pub async fn of_card_holder(
     pool: &Pool,
     audit: &AuditLog,
     trust: Option<&Snapshot>,
+    origin: &Origin,
     proof: &CardProof<'_>,
     before: Before,
     limit: PageLimit,
 ) -> Result<Page, SelfViewError> {
     let now = Utc::now();
     let client = pool.get().await.map_err(anyhow::Error::new)?;
-    let holder = card::identify(&client, trust, Audience::Holder, proof, now).await?;
+    let bound = Bound {
+        purpose: Purpose::SelfView,
+        origin,
+        consents: None,
+    };
+    let holder = card::identify(&client, trust, Audience::Holder, bound, proof, now).await?;
     let (entries, next) = page(&client, holder.person_id, before, limit)
         .await?
         .ok_or(SelfViewError::UnknownCursor)?;

@@ -47,11 +47,6 @@ pub enum Command {
         #[command(subcommand)]
         command: PartyCommand,
     },
-    /// My Number card links.
-    Card {
-        #[command(subcommand)]
-        command: CardCommand,
-    },
     /// Manage health-ID purposes: register, re-issue one ID, rotate the key.
     Purpose {
         #[command(subcommand)]
@@ -90,18 +85,6 @@ pub enum PartyCommand {
     Revoke {
         #[arg(long)]
         id: i64,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum CardCommand {
-    /// Link a card's user-authentication certificate to the person with an individual number,
-    /// read from standard input (never from the command line, where it would stay in the
-    /// shell history). The certificate must chain to the trust store and not be revoked.
-    Link {
-        /// The certificate, DER or PEM (`onshi-reader cert` prints it).
-        #[arg(long)]
-        certificate: PathBuf,
     },
 }
 
@@ -194,9 +177,6 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
         }
-        Command::Card {
-            command: CardCommand::Link { certificate },
-        } => card_link(settings, &certificate).await,
         Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
         Command::Audit {
             command: AuditCommand::Verify,
@@ -254,54 +234,6 @@ async fn load(settings: &Settings, file: PathBuf, batch_id: Option<String>) -> a
         enrollment::report::BatchStatus::Applied => 0,
         enrollment::report::BatchStatus::Rejected => 1,
     })
-}
-
-async fn card_link(settings: &Settings, certificate: &std::path::Path) -> anyhow::Result<i32> {
-    let link_key = settings.link_key()?;
-    let trust_dir = settings
-        .jpki_trust_dir
-        .as_deref()
-        .context("set ONSHI_JPKI_TRUST_DIR to the JPKI trust anchors")?;
-    let trust = crate::card::trust::Snapshot::load(trust_dir, settings.jpki_crl_dir.as_deref())?;
-    let der = read_certificate(certificate)?;
-    let mut line = zeroize::Zeroizing::new(String::new());
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("reading the individual number")?;
-    let number = crate::domain::IndividualNumber::parse(line.trim())
-        .map_err(|e| anyhow::anyhow!("individual number: {}", e.message))?;
-    let person_link = number.link(&link_key);
-    drop(number);
-    let pool = crate::store::pool(&settings.database_url, 1)?;
-    match crate::card::link(&pool, Some(&trust), None, &der, None, &person_link).await {
-        Ok(not_after) => {
-            println!(
-                "card linked; its certificate is valid until {}",
-                not_after.date_naive()
-            );
-            Ok(0)
-        }
-        Err(crate::card::CardError::Unexpected(e)) => Err(e),
-        Err(e) => {
-            println!("not linked: {e}");
-            Ok(1)
-        }
-    }
-}
-
-fn read_certificate(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {
-            let b64: String = text
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .collect::<String>();
-            Ok(base64::engine::general_purpose::STANDARD.decode(b64.trim())?)
-        }
-        _ => Ok(bytes),
-    }
 }
 
 fn file_digest(file: &std::path::Path) -> anyhow::Result<String> {

@@ -15,7 +15,7 @@
 //! | `enumeration_misses` | `ONSHI_ENUMERATION_MISSES` (not-found answers a minute that flag a party; 0 = off) | 50 |
 //! | `enumeration_cooloff_seconds` | `ONSHI_ENUMERATION_COOLOFF_SECONDS` | 300 |
 //! | `jpki_trust_dir` | `ONSHI_JPKI_TRUST_DIR` | none: the card path answers 503 `card.not_configured` |
-//! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` | none (no revocation list: nothing is revoked) |
+//! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` (every CA of the trust dir needs a current, verified CRL here) | none: every card check answers 503 `card.revocation_unavailable` |
 //! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
 //! | `challenge_seconds` | `ONSHI_CHALLENGE_SECONDS` | 120 |
 //! | `upload_idle_seconds` | `ONSHI_UPLOAD_IDLE_SECONDS` (longest pause inside an enrolment upload) | 60 |
@@ -26,6 +26,9 @@
 //! | `health_id.pkcs11_key_label` | `ONSHI_PKCS11_KEY_LABEL` | `onshi-health-id` |
 //! | `tls.cert_file` | `ONSHI_TLS_CERT_FILE` (server certificate chain, PEM) | none: plain HTTP |
 //! | `tls.key_file` | `ONSHI_TLS_KEY_FILE` (server private key, PEM; set with `cert_file`) | none |
+//! | `crl_grace_seconds` | `ONSHI_CRL_GRACE_SECONDS` (how long a CRL stays usable past its nextUpdate) | 0 |
+//! | `card_surface_trust_dir` | `ONSHI_CARD_SURFACE_TRUST_DIR` (券面事項 trust anchors: the issuer of the card's input-assistance data) | none: linking answers 503 `card.not_configured` |
+//! | `public_origin` | `ONSHI_PUBLIC_ORIGIN` (the URL readers use; signed into every card proof) | derived: `http(s)://<listen host>:<bound port>` |
 //! | `tls.client_ca_file` | `ONSHI_TLS_CLIENT_CA_FILE` (CAs, PEM; every client must present a certificate chained to one) | none: no client certificates asked for |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
@@ -59,6 +62,9 @@ pub struct Settings {
     pub trust_reload_seconds: u64,
     pub challenge_seconds: u64,
     pub upload_idle_seconds: u64,
+    pub crl_grace_seconds: u64,
+    pub card_surface_trust_dir: Option<PathBuf>,
+    pub public_origin: Option<String>,
     pub health_id: crate::health_id::keys::KeySettings,
     pub tls: crate::tls::TlsSettings,
 }
@@ -90,6 +96,9 @@ impl Default for Settings {
             trust_reload_seconds: 300,
             challenge_seconds: 120,
             upload_idle_seconds: 60,
+            crl_grace_seconds: 0,
+            card_surface_trust_dir: None,
+            public_origin: None,
             health_id: Default::default(),
             tls: Default::default(),
         }
@@ -119,6 +128,9 @@ impl std::fmt::Debug for Settings {
             .field("trust_reload_seconds", &self.trust_reload_seconds)
             .field("challenge_seconds", &self.challenge_seconds)
             .field("upload_idle_seconds", &self.upload_idle_seconds)
+            .field("crl_grace_seconds", &self.crl_grace_seconds)
+            .field("card_surface_trust_dir", &self.card_surface_trust_dir)
+            .field("public_origin", &self.public_origin)
             .field("health_id", &self.health_id)
             .field("tls", &self.tls)
             .finish()
@@ -228,6 +240,17 @@ impl Settings {
             "ONSHI_CHALLENGE_SECONDS",
             &mut settings.challenge_seconds,
         )?;
+        number(
+            &env,
+            "ONSHI_CRL_GRACE_SECONDS",
+            &mut settings.crl_grace_seconds,
+        )?;
+        if let Some(v) = env("ONSHI_CARD_SURFACE_TRUST_DIR") {
+            settings.card_surface_trust_dir = Some(v.into());
+        }
+        if let Some(v) = env("ONSHI_PUBLIC_ORIGIN") {
+            settings.public_origin = Some(v);
+        }
         settings.health_id.apply_env(&env);
         settings.tls.apply_env(&env);
         Ok(settings)

@@ -13,12 +13,29 @@ use crate::api::auth::AuthCache;
 use crate::api::limits::Limits;
 use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
+use crate::card::binding::Origin;
 use crate::card::trust::TrustStore;
 use crate::config::Settings;
 
 pub struct Application {
     port: u16,
     server: Server,
+}
+
+/// The origin readers sign into card proofs: `public_origin`, else derived from `listen` and the
+/// bound port.
+fn public_origin(settings: &Settings, tls: bool, port: u16) -> anyhow::Result<Origin> {
+    let text = match &settings.public_origin {
+        Some(origin) => origin.clone(),
+        None => {
+            let host = settings
+                .listen
+                .rsplit_once(':')
+                .map_or(settings.listen.as_str(), |(host, _)| host);
+            format!("{}://{host}:{port}", if tls { "https" } else { "http" })
+        }
+    };
+    Origin::parse(&text).with_context(|| format!("public_origin {text:?}"))
 }
 
 impl Application {
@@ -42,6 +59,11 @@ impl Application {
         crate::store::migrate::run(&mut client).await?;
         drop(client);
         let pool = crate::store::pool(&settings.database_url, settings.pool_size)?;
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let origin = public_origin(settings, tls.is_some(), port)?;
+        let reload = Duration::from_secs(settings.trust_reload_seconds.max(1));
         let state = web::Data::new(AppState {
             audit: AuditLog::start(
                 &settings.database_url,
@@ -60,17 +82,25 @@ impl Application {
             trust: TrustStore::start(
                 settings.jpki_trust_dir.clone(),
                 settings.jpki_crl_dir.clone(),
-                Duration::from_secs(settings.trust_reload_seconds.max(1)),
+                i64::try_from(settings.crl_grace_seconds).unwrap_or(i64::MAX),
+                true,
+                reload,
             )?,
+            // The anchors of the card's input-assistance data have no CRLs configured.
+            surface_trust: TrustStore::start(
+                settings.card_surface_trust_dir.clone(),
+                None,
+                0,
+                false,
+                reload,
+            )?,
+            origin,
             upload_idle: Duration::from_secs(settings.upload_idle_seconds.max(1)),
             challenge_lifetime: chrono::Duration::seconds(
                 i64::try_from(settings.challenge_seconds).unwrap_or(120),
             ),
             health_ids: settings.health_id.open()?.map(Arc::new),
         });
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

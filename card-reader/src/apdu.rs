@@ -22,6 +22,23 @@ pub const EF_SIGN_KEY: [u8; 2] = [0x00, 0x1A];
 /// EF of the signature PIN (6-16 upper-case letters/digits, 5 tries).
 pub const EF_SIGN_PIN: [u8; 2] = [0x00, 0x1B];
 
+/// AID of the 券面事項入力補助AP (card-surface input assistance; `surface.md`).
+pub const SURFACE_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+/// Input assistance: the My Number record.
+pub const EF_SURFACE_MY_NUMBER: [u8; 2] = [0x00, 0x01];
+/// Input assistance: the basic-facts record.
+pub const EF_SURFACE_BASIC_FACTS: [u8; 2] = [0x00, 0x02];
+/// Input assistance: the issuer's signature over the records' hashes.
+pub const EF_SURFACE_SIGNATURE: [u8; 2] = [0x00, 0x03];
+/// Input assistance: the issuer's certificate.
+pub const EF_SURFACE_ISSUER_CERT: [u8; 2] = [0x00, 0x04];
+/// Input assistance: the internal-authentication public key, signed by the issuer.
+pub const EF_SURFACE_AUTH_PUBLIC: [u8; 2] = [0x00, 0x06];
+/// Input assistance: the internal-authentication private key.
+pub const EF_SURFACE_AUTH_KEY: [u8; 2] = [0x00, 0x07];
+/// Input assistance: its PIN (4 digits, 3 tries).
+pub const EF_SURFACE_PIN: [u8; 2] = [0x00, 0x11];
+
 /// DER prefix of a SHA-256 DigestInfo; the 32-byte hash follows it.
 pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
@@ -98,9 +115,53 @@ pub fn split_response(resp: &[u8]) -> Option<(&[u8], StatusWord)> {
 
 /// SELECT the JPKI application by AID, no FCI in the answer (P2 = 0C).
 pub fn select_jpki_app() -> Vec<u8> {
-    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, JPKI_AID.len() as u8];
-    apdu.extend_from_slice(&JPKI_AID);
+    select_app(&JPKI_AID)
+}
+
+/// SELECT an application by its 10-byte AID, no FCI in the answer.
+pub fn select_app(aid: &[u8; 10]) -> Vec<u8> {
+    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, aid.len() as u8];
+    apdu.extend_from_slice(aid);
     apdu
+}
+
+/// INTERNAL AUTHENTICATE over a SHA-256 DigestInfo, with the current key EF.
+pub fn internal_authenticate(sha256: &[u8; 32]) -> Vec<u8> {
+    let mut apdu = vec![0x00, 0x88, 0x00, 0x80, DIGEST_INFO_LEN as u8];
+    apdu.extend_from_slice(&digest_info(sha256));
+    apdu.push(0x00);
+    apdu
+}
+
+/// Total length (header included) of the BER TLV whose first bytes are `header`: a tag in one
+/// byte or the high-tag form (at most 3 bytes), a definite length of at most 3 bytes. `None`
+/// when the header is incomplete or not of that shape.
+pub fn tlv_total_len(header: &[u8]) -> Option<usize> {
+    let mut at = 1;
+    if header.first()? & 0x1F == 0x1F {
+        while header.get(at)? & 0x80 != 0 {
+            at += 1;
+            if at > 3 {
+                return None;
+            }
+        }
+        at += 1;
+    }
+    let first = *header.get(at)?;
+    at += 1;
+    let len = match first {
+        0..=0x7F => usize::from(first),
+        0x81..=0x83 => {
+            let n = usize::from(first & 0x7F);
+            let bytes = header.get(at..at + n)?;
+            at += n;
+            bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        }
+        _ => return None,
+    };
+    Some(at + len)
 }
 
 /// SELECT an EF of the current application by its 2-byte id.
@@ -222,6 +283,27 @@ mod tests {
             der_total_len(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]),
             None
         );
+    }
+
+    #[test]
+    fn tlv_lengths() {
+        assert_eq!(tlv_total_len(&[0xFF, 0x10, 0x0C]), Some(15));
+        assert_eq!(tlv_total_len(&[0xF0, 0x0C]), Some(14));
+        assert_eq!(tlv_total_len(&[0xFF, 0x20, 0x81, 0x90]), Some(4 + 0x90));
+        assert_eq!(
+            tlv_total_len(&[0xFF, 0x30, 0x82, 0x01, 0x46, 0xDF]),
+            Some(5 + 0x146)
+        );
+        assert_eq!(tlv_total_len(&[0x30, 0x82, 0x04, 0xD2]), Some(4 + 0x4D2));
+        assert_eq!(tlv_total_len(&[0xFF, 0x30]), None);
+        assert_eq!(tlv_total_len(&[0xFF, 0x30, 0x80]), None);
+        assert_eq!(tlv_total_len(&[0xFF, 0x30, 0x84, 0, 0, 0, 1]), None);
+        assert_eq!(tlv_total_len(&[0xFF, 0x81, 0x81, 0x81, 0x01, 0x00]), None);
+        assert_eq!(
+            internal_authenticate(&[0; 32])[..5],
+            [0x00, 0x88, 0x00, 0x80, 0x33]
+        );
+        assert_eq!(select_app(&SURFACE_AID)[5..], SURFACE_AID);
     }
 
     fn hex(b: &[u8]) -> String {

@@ -1,5 +1,6 @@
 //! The JPKI application on a connected card: read the user-authentication certificate,
-//! ask the PIN state, verify the PIN, sign. Status words are mapped to [`Error`] here.
+//! ask the PIN state, verify the PIN, sign. Status words are mapped to [`Error`] here. The same
+//! card session also reaches the input-assistance application ([`crate::surface`]).
 
 use std::ffi::CStr;
 
@@ -70,7 +71,7 @@ impl JpkiCard {
         Ok(der)
     }
 
-    fn read(&mut self, offset: usize, len: usize) -> Result<Vec<u8>> {
+    pub(crate) fn read(&mut self, offset: usize, len: usize) -> Result<Vec<u8>> {
         let (data, sw) = self.transmit("read the certificate", &apdu::read_binary(offset, len))?;
         if sw != StatusWord::OK {
             return Err(Error::Card {
@@ -89,7 +90,12 @@ impl JpkiCard {
     /// # Errors
     /// [`Error::PinBlocked`] when none are left; [`Error::CardRemoved`]; [`Error::Card`].
     pub fn pin_status(&mut self) -> Result<PinStatus> {
-        self.select_ef(apdu::EF_AUTH_PIN, "select the PIN")?;
+        self.pin_status_of(apdu::EF_AUTH_PIN)
+    }
+
+    /// The state of the PIN in EF `pin_ef` of the selected application.
+    pub(crate) fn pin_status_of(&mut self, pin_ef: [u8; 2]) -> Result<PinStatus> {
+        self.select_ef(pin_ef, "select the PIN")?;
         let (_, sw) = self.transmit("ask the PIN state", &apdu::pin_status())?;
         match sw {
             StatusWord::OK => Ok(PinStatus::Verified),
@@ -111,7 +117,12 @@ impl JpkiCard {
     /// [`Error::WrongPin`] with the tries left; [`Error::PinBlocked`];
     /// [`Error::CardRemoved`]; [`Error::Card`].
     pub fn verify_pin(&mut self, pin: Pin) -> Result<()> {
-        self.select_ef(apdu::EF_AUTH_PIN, "select the PIN")?;
+        self.verify_pin_of(apdu::EF_AUTH_PIN, pin)
+    }
+
+    /// Verifies `pin` against the PIN in EF `pin_ef` of the selected application.
+    pub(crate) fn verify_pin_of(&mut self, pin_ef: [u8; 2], pin: Pin) -> Result<()> {
+        self.select_ef(pin_ef, "select the PIN")?;
         let mut command = Zeroizing::new([0u8; 9]);
         apdu::verify_pin(pin.digits(), &mut command);
         drop(pin);
@@ -158,7 +169,22 @@ impl JpkiCard {
         }
     }
 
-    fn select_ef(&mut self, id: [u8; 2], step: &'static str) -> Result<()> {
+    /// Selects the JPKI application again (after another application was used).
+    ///
+    /// # Errors
+    /// [`Error::NotMyNumberCard`]; [`Error::CardRemoved`]; [`Error::Card`].
+    pub fn select_jpki(&mut self) -> Result<()> {
+        match self.transmit("select the JPKI application", &apdu::select_jpki_app())? {
+            (_, StatusWord::OK) => Ok(()),
+            (_, StatusWord::NOT_FOUND) => Err(Error::NotMyNumberCard),
+            (_, sw) => Err(Error::Card {
+                step: "select the JPKI application",
+                sw,
+            }),
+        }
+    }
+
+    pub(crate) fn select_ef(&mut self, id: [u8; 2], step: &'static str) -> Result<()> {
         match self.transmit(step, &apdu::select_ef(id))? {
             (_, StatusWord::OK) => Ok(()),
             (_, sw) => Err(Error::Card { step, sw }),
@@ -167,7 +193,11 @@ impl JpkiCard {
 
     /// Sends one command; follows `61 xx` (GET RESPONSE) and `6C xx` (wrong Le), which
     /// T=0 readers produce for commands with data in both directions.
-    fn transmit(&mut self, step: &'static str, command: &[u8]) -> Result<(Vec<u8>, StatusWord)> {
+    pub(crate) fn transmit(
+        &mut self,
+        step: &'static str,
+        command: &[u8],
+    ) -> Result<(Vec<u8>, StatusWord)> {
         // Only `Drop` takes the card, so it is there for any `&mut self` call.
         let card = self.card.as_ref().expect("card present until drop");
         let mut buf = [0u8; pcsc::MAX_BUFFER_SIZE];

@@ -37,6 +37,12 @@ impl Pin {
     pub(crate) fn digits(&self) -> &[u8; 4] {
         &self.0
     }
+
+    /// The digits, for a caller that must use the same PIN twice (both applications of a card
+    /// whose holder set them alike). Whatever it copies them into must wipe itself.
+    pub fn reveal(&self) -> &[u8; 4] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Pin {

@@ -128,6 +128,59 @@ impl SelfProof {
     }
 }
 
+/// The input-assistance records and the internal authentication, each base64 (the body's
+/// `card_surface`). Holds the My Number record: `Debug` is redacted, the strings are wiped.
+#[derive(Serialize, Zeroize, ZeroizeOnDrop)]
+pub struct CardSurface {
+    my_number: String,
+    basic_facts: String,
+    signature: String,
+    issuer_certificate: String,
+    auth_key: String,
+    internal_authentication: String,
+}
+
+impl fmt::Debug for CardSurface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CardSurface(****)")
+    }
+}
+
+/// The body of `POST /v1/card-links`: the JPKI proof and the input-assistance data, all from
+/// one card session over one challenge.
+#[derive(Debug, Serialize)]
+pub struct CardLink {
+    certificate: String,
+    challenge_id: String,
+    signature: String,
+    card_surface: CardSurface,
+}
+
+impl CardLink {
+    /// Builds the request from what the card gave.
+    pub fn new(
+        certificate_der: &[u8],
+        challenge: &Challenge,
+        signature: &[u8],
+        records: &crate::surface::SurfaceRecords,
+        internal_authentication: &[u8],
+    ) -> CardLink {
+        CardLink {
+            certificate: B64.encode(certificate_der),
+            challenge_id: challenge.challenge_id.clone(),
+            signature: B64.encode(signature),
+            card_surface: CardSurface {
+                my_number: B64.encode(&records.my_number),
+                basic_facts: B64.encode(&records.basic_facts),
+                signature: B64.encode(&records.signature),
+                issuer_certificate: B64.encode(&records.issuer_certificate),
+                auth_key: B64.encode(&records.auth_key),
+                internal_authentication: B64.encode(internal_authentication),
+            },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -205,6 +258,39 @@ impl ServerClient {
         Ok(resp
             .into_json()
             .context("the server's access log is not JSON")?)
+    }
+
+    /// `POST /v1/card-links`: the server's answer as sent.
+    ///
+    /// # Errors
+    /// [`Error::ServerUnreachable`], [`Error::ServerRefused`], or [`Error::Unexpected`] for an
+    /// answer that is not JSON.
+    pub fn link_card(&self, link: &CardLink) -> Result<serde_json::Value> {
+        self.post_json("/v1/card-links", link)
+    }
+
+    /// `POST /v1/self/card-unlink`: the holder unlinks their card, over a self challenge.
+    ///
+    /// # Errors
+    /// As [`ServerClient::link_card`].
+    pub fn unlink_card(&self, proof: &SelfProof) -> Result<serde_json::Value> {
+        self.post_json("/v1/self/card-unlink", proof)
+    }
+
+    /// The origin the card's signatures are bound to: this client's server URL's.
+    ///
+    /// # Errors
+    /// A server URL that is not http(s).
+    pub fn origin(&self) -> Result<crate::binding::Origin> {
+        crate::binding::Origin::of_url(&self.base).map_err(|e| anyhow!(e).into())
+    }
+
+    fn post_json(&self, path: &str, body: &impl Serialize) -> Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.send(&url, self.request(&url).send_json(body))?;
+        Ok(resp
+            .into_json()
+            .context("the server's answer is not JSON")?)
     }
 
     fn challenge_at(&self, path: &str) -> Result<Challenge> {

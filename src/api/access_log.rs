@@ -74,6 +74,7 @@ async fn self_view(
         &state.pool,
         &state.audit,
         trust.as_deref(),
+        &state.origin,
         &proof,
         before,
         limit,

@@ -11,18 +11,22 @@
 //! | `POST /v1/parties`, `POST /v1/parties/{id}/revoke` | admin | [`parties`] |
 //! | `POST /v1/challenges` | facility | [`card`] |
 //! | `POST /v1/eligibility/card` | facility | [`card`] |
-//! | `POST /v1/card-links` | facility (with the card), admin | [`card`] |
+//! | `POST /v1/card-links` | facility (with the card and its signed data) | [`card`] |
+//! | `POST /v1/card-links/unlink` | admin | [`card`] |
+//! | `POST /v1/self/card-unlink` | the card's holder, **no token** | [`card`] |
 //! | `POST /v1/purposes`, `POST /v1/health-ids/reissue` | admin | [`health_ids`] |
 //! | `POST /v1/health-ids`, `POST /v1/health-ids/resolve` | parties of the purpose | [`health_ids`] |
 //! | `POST /v1/self/challenges`, `POST /v1/self/access-log` | the card's holder, **no token** | [`access_log`] |
 //! | `POST /v1/access-log/lookup` | admin | [`access_log`] |
 //!
-//! Every `/v1` route takes a [`auth::Caller`] (the bearer token) except the two `/v1/self/`
+//! Every `/v1` route takes a [`auth::Caller`] (the bearer token) except the `/v1/self/`
 //! routes, deliberately: they serve a person, who holds no party token. There the credential is
-//! the card itself: `POST /v1/self/access-log` answers only to the card's signature over the
-//! nonce of a fresh, single-use challenge issued for the holder's own view (a facility's
-//! challenge is refused), from a certificate that chains to the JPKI, is not revoked and is
-//! linked to the person whose log it returns. A challenge alone discloses nothing.
+//! the card itself: `POST /v1/self/access-log` and `POST /v1/self/card-unlink` answer only to
+//! the card's signature over a fresh, single-use challenge issued for the holder (a facility's
+//! challenge is refused), bound to that use and this server (`crate::card::binding`), from a
+//! certificate that chains to the JPKI, is not revoked (against a current CRL) and is linked to
+//! the person whose log it returns or whose link it removes. A challenge alone discloses
+//! nothing.
 
 pub mod access_log;
 pub mod auth;
@@ -56,6 +60,10 @@ pub struct AppState {
     pub auth: AuthCache,
     pub limits: limits::Limits,
     pub trust: crate::card::trust::TrustStore,
+    /// The 券面事項 trust anchors that linking verifies a card's signed number against.
+    pub surface_trust: crate::card::trust::TrustStore,
+    /// The origin readers sign into every card proof (`crate::card::binding`).
+    pub origin: crate::card::binding::Origin,
     pub challenge_lifetime: chrono::Duration,
     /// The longest pause allowed between two pieces of an enrolment upload: a stalled sender
     /// would hold the batch's transaction (and its locks) open.
@@ -77,6 +85,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/eligibility/card", web::post().to(card::check))
                 .route("/challenges", web::post().to(card::challenge))
                 .route("/card-links", web::post().to(card::link))
+                .route("/card-links/unlink", web::post().to(card::unlink_by_admin))
+                .route("/self/card-unlink", web::post().to(card::unlink_by_holder))
                 .route("/parties", web::post().to(parties::add))
                 .route("/parties/{id}/revoke", web::post().to(parties::revoke))
                 .route("/enrollments", web::post().to(enrollments::upload))

@@ -39,6 +39,10 @@ pub enum DisclosureKind {
     AccessLogSelf,
     /// An administrator read a person's access log.
     AccessLogAdmin,
+    /// A card was linked to the person (at a facility's reader, from the card's signed data).
+    CardLink,
+    /// A card was unlinked from the person (by its holder or an administrator).
+    CardUnlink,
 }
 
 impl DisclosureKind {
@@ -51,6 +55,8 @@ impl DisclosureKind {
             DisclosureKind::HealthIdResolve => "health_id.resolve",
             DisclosureKind::AccessLogSelf => "access_log.self",
             DisclosureKind::AccessLogAdmin => "access_log.admin",
+            DisclosureKind::CardLink => "card.link",
+            DisclosureKind::CardUnlink => "card.unlink",
         }
     }
 }

@@ -1,16 +1,28 @@
 //! The My Number card path, server side.
 //!
 //! A facility asks for a challenge (a single-use nonce bound to it, short-lived); the reader has
-//! the card sign it and sends certificate, challenge id and signature. The server takes the
-//! challenge (atomically, so a replay fails), verifies the certificate and the signature
-//! ([`verify`]), maps the certificate to the person it was linked to ([`identify`]), and answers
+//! the card sign the challenge bound to onshi ([`binding`]: the use, the server origin, the
+//! nonce and the consents) and sends certificate, challenge id and signature. The server takes
+//! the challenge (atomically, so a replay fails), verifies the certificate ([`verify`], against
+//! the trust store of [`trust`] with its revocation lists of [`crl`], failing closed) and the
+//! signature, maps the certificate to the person it was linked to ([`identify`]), and answers
 //! exactly as eligibility by number does for that person on the date of care. Consents given at
 //! the reader are stored with their time and are in force for 24 hours.
 //!
 //! The same proof opens a person's own access log ([`crate::access_log`]), with a challenge
 //! whose [`Audience`] is the card's holder rather than a party: each use accepts only challenges
-//! issued for it.
+//! issued for it. Linking a card to its person reads the person's number from the card's own
+//! signed data ([`surface`], [`link`]); nobody types a number.
+//!
+//! Module map: [`binding`] what the card signs; [`profile`] what a certificate may be;
+//! [`trust`], [`crl`] the trust store; [`verify`] the user-authentication certificate;
+//! [`surface`] the 券面事項入力補助AP's signed data; [`link`] linking and unlinking.
 
+pub mod binding;
+pub mod crl;
+pub mod link;
+pub mod profile;
+pub mod surface;
 pub mod trust;
 pub mod verify;
 
@@ -22,8 +34,9 @@ use uuid::Uuid;
 use crate::audit::{AuditLog, DisclosureKind};
 use crate::eligibility::{answer_with_record, decide, Advisory, Answer};
 use crate::store::card::{self as store, ConsentChoices, Taken};
+use binding::{Origin, Purpose};
 use trust::Snapshot;
-use verify::{Rejection, VerifiedCard};
+use verify::{Grace, Rejection, VerifiedCard};
 
 /// How long consents given at the reader stay in force.
 pub const CONSENT_HOURS: i64 = 24;
@@ -61,10 +74,14 @@ pub enum CardError {
     ChallengeWrongAudience,
     #[error("{}", .0.code())]
     Rejected(Rejection),
+    #[error("the card's input-assistance data: {}", .0.code())]
+    Surface(surface::SurfaceRejection),
     #[error("certificate not linked")]
     NotLinked,
-    #[error("no person with this individual number")]
-    PersonUnknown,
+    /// The verified number has no coverage to link to: one answer, whether or not the number is
+    /// known at all.
+    #[error("no coverage to link to")]
+    NoCoverage,
     #[error("certificate linked to another person")]
     LinkedElsewhere,
     #[error(transparent)]
@@ -106,15 +123,33 @@ pub struct CardProof<'a> {
     pub signature: &'a [u8],
 }
 
+/// What the card's signature must cover besides the nonce.
+#[derive(Clone, Copy)]
+pub struct Bound<'a> {
+    pub purpose: Purpose,
+    pub origin: &'a Origin,
+    pub consents: Option<ConsentChoices>,
+}
+
+impl Bound<'_> {
+    fn grace(&self) -> Grace {
+        match self.purpose {
+            Purpose::Check => Grace::Eligibility,
+            Purpose::SelfView | Purpose::Link | Purpose::Unlink => Grace::None,
+        }
+    }
+}
+
 /// Takes the challenge, checks it was issued to `audience`, and verifies certificate and
-/// signature.
-async fn prove(
+/// signature over the bound challenge. Returns the card and the challenge's nonce.
+pub(crate) async fn prove(
     client: &deadpool_postgres::Client,
     trust: Option<&Snapshot>,
     audience: Audience,
+    bound: Bound<'_>,
     proof: &CardProof<'_>,
     now: DateTime<Utc>,
-) -> Result<VerifiedCard, CardError> {
+) -> Result<(VerifiedCard, Vec<u8>), CardError> {
     let trust = trust.ok_or(CardError::NotConfigured)?;
     let (issued_to, nonce, expires_at) =
         match store::take_challenge(client, proof.challenge_id).await? {
@@ -138,13 +173,12 @@ async fn prove(
     if expires_at < now {
         return Err(CardError::ChallengeExpired);
     }
-    verify::verify(
-        trust,
-        proof.certificate,
-        Some((&nonce, proof.signature)),
-        now,
-    )
-    .map_err(CardError::Rejected)
+    let card = verify::verify_certificate(trust, proof.certificate, now, bound.grace())
+        .map_err(CardError::Rejected)?;
+    let digest = binding::digest(bound.purpose, bound.origin, &nonce, bound.consents);
+    card.signed(&digest, proof.signature)
+        .map_err(CardError::Rejected)?;
+    Ok((card, nonce))
 }
 
 /// A card that proved itself, and the person it is linked to.
@@ -164,10 +198,11 @@ pub async fn identify(
     client: &deadpool_postgres::Client,
     trust: Option<&Snapshot>,
     audience: Audience,
+    bound: Bound<'_>,
     proof: &CardProof<'_>,
     now: DateTime<Utc>,
 ) -> Result<Holder, CardError> {
-    let card = prove(client, trust, audience, proof, now).await?;
+    let (card, _) = prove(client, trust, audience, bound, proof, now).await?;
     let person_id = store::linked_person(client, &card.issuer, &card.serial)
         .await?
         .ok_or(CardError::NotLinked)?;
@@ -183,6 +218,7 @@ pub async fn check(
     pool: &Pool,
     audit: &AuditLog,
     trust: Option<&Snapshot>,
+    origin: &Origin,
     party_id: i64,
     proof: &CardProof<'_>,
     date_of_care: NaiveDate,
@@ -190,8 +226,13 @@ pub async fn check(
 ) -> Result<Answer, CardError> {
     let now = Utc::now();
     let client = pool.get().await.map_err(anyhow::Error::new)?;
+    let bound = Bound {
+        purpose: Purpose::Check,
+        origin,
+        consents: Some(consents),
+    };
     let Holder { card, person_id } =
-        identify(&client, trust, Audience::Party(party_id), proof, now).await?;
+        identify(&client, trust, Audience::Party(party_id), bound, proof, now).await?;
     let candidates =
         crate::store::coverage::candidates_of_person(&client, person_id, date_of_care).await?;
     let (validity, chosen) = decide(date_of_care, &candidates);
@@ -236,56 +277,4 @@ fn certificate_advisories(card: &VerifiedCard, now: DateTime<Utc>) -> Vec<Adviso
     } else {
         Vec::new()
     }
-}
-
-/// Links the card's certificate to the person holding `link` (the keyed value of their My
-/// Number). With a `proof`, the card must sign a challenge of `party_id`; without (an operator),
-/// the certificate must only be valid and trusted.
-///
-/// # Errors
-/// A [`CardError`]: the card is refused, no person has that number, or the certificate is
-/// linked to someone else already.
-pub async fn link(
-    pool: &Pool,
-    trust: Option<&Snapshot>,
-    party_id: Option<i64>,
-    certificate: &[u8],
-    proof: Option<(Uuid, &[u8])>,
-    link: &crate::domain::PersonLink,
-) -> Result<DateTime<Utc>, CardError> {
-    let now = Utc::now();
-    let client = pool.get().await.map_err(anyhow::Error::new)?;
-    let card = match (proof, party_id) {
-        (Some((challenge_id, signature)), Some(party)) => {
-            let proof = CardProof {
-                certificate,
-                challenge_id,
-                signature,
-            };
-            prove(&client, trust, Audience::Party(party), &proof, now).await?
-        }
-        _ => verify::verify(
-            trust.ok_or(CardError::NotConfigured)?,
-            certificate,
-            None,
-            now,
-        )
-        .map_err(CardError::Rejected)?,
-    };
-    let person_id = store::person_by_link(&client, link.as_bytes())
-        .await?
-        .ok_or(CardError::PersonUnknown)?;
-    let linked = store::link(
-        &client,
-        &card.issuer,
-        &card.serial,
-        person_id,
-        card.not_after,
-        party_id,
-    )
-    .await?;
-    if linked != person_id {
-        return Err(CardError::LinkedElsewhere);
-    }
-    Ok(card.not_after)
 }

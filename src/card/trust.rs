@@ -1,11 +1,13 @@
 //! The JPKI trust store: CA certificates (the anchors and the user-authentication CAs) and the
-//! CAs' revocation lists, loaded from configured directories and reloaded periodically, so a new
-//! CRL dropped into the directory takes effect without a restart.
+//! CAs' revocation lists ([`super::crl`]), loaded from configured directories and reloaded
+//! periodically, so a new CRL dropped into the directory takes effect without a restart.
 //!
-//! A CRL is accepted only when its signature verifies with the key of a loaded CA whose subject
-//! is the CRL's issuer; anything else in the directories is logged and ignored.
+//! A certificate of the trust directory is kept as a CA only when it is one (basicConstraints
+//! `cA=true`, keyUsage keyCertSign: [`super::profile`]) and chains to a self-signed anchor of the
+//! directory; the others are listed in [`Snapshot::rejected`] with the reason. Validity is checked
+//! when a card is verified, since time moves between reloads. A CA renewed under the same
+//! distinguished name with a new key is a CA of its own: issuers are matched by key identifier.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,39 +18,92 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::RsaPublicKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
-use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
 
+use super::crl::{self, CrlState, Revocation};
+use super::profile::Capabilities;
 use super::verify::{signed_by, unix_seconds};
 
-/// A CA certificate the store trusts.
+/// A CA certificate the store trusts, with the state of its revocation list.
 pub struct CaCert {
     pub subject: Vec<u8>,
+    /// The subject as text (RFC 4514), for logs and `/readyz`.
+    pub name: String,
     pub issuer: Vec<u8>,
     pub key: RsaPublicKey,
+    pub capabilities: Capabilities,
     pub not_before: i64,
     pub not_after: i64,
     pub cert: Certificate,
     pub der: Vec<u8>,
+    pub revocation: Revocation,
+    /// The index in [`Snapshot::cas`] of the CA whose key verified this certificate, found
+    /// once at load (an anchor is its own), so checks walk the chain without RSA work.
+    pub parent: usize,
 }
 
 impl CaCert {
     pub fn self_signed(&self) -> bool {
         self.subject == self.issuer
     }
+
+    pub fn valid_at(&self, now: i64) -> bool {
+        (self.not_before..=self.not_after).contains(&now)
+    }
+}
+
+/// A certificate of the trust directory that is not used as a CA, and why.
+#[derive(Debug)]
+pub struct RejectedCa {
+    pub file: String,
+    pub reason: String,
+}
+
+/// A CA whose revocation list is not current, as `/readyz` reports it.
+#[derive(Debug)]
+pub struct UncheckedCa {
+    pub name: String,
+    pub state: CrlState,
 }
 
 /// One consistent view of the trust store.
 #[derive(Default)]
 pub struct Snapshot {
     pub cas: Vec<CaCert>,
-    /// Revoked serial numbers (their bytes) by the issuer's Name (DER).
-    pub revoked: HashMap<Vec<u8>, HashSet<Vec<u8>>>,
+    pub rejected: Vec<RejectedCa>,
+    /// Seconds a CRL stays usable past its `nextUpdate`.
+    pub crl_grace: i64,
 }
 
 impl Snapshot {
-    pub fn ca_named(&self, name: &[u8]) -> Option<&CaCert> {
-        self.cas.iter().find(|ca| ca.subject == name)
+    /// The CAs that may have issued a certificate of issuer `name` (DER) whose
+    /// authorityKeyIdentifier is `key_id`: same name and, when both carry one, same key
+    /// identifier. The caller tries their keys: a CA renewed under one name has several.
+    pub fn issuers(&self, name: &[u8], key_id: Option<&[u8]>) -> Vec<&CaCert> {
+        self.cas
+            .iter()
+            .filter(|ca| {
+                ca.subject == name
+                    && match (key_id, ca.capabilities.key_id.as_deref()) {
+                        (Some(wanted), Some(has)) => wanted == has,
+                        _ => true,
+                    }
+            })
+            .collect()
+    }
+
+    /// Every CA whose revocation list is not current at `now` (seconds).
+    pub fn unchecked(&self, now: i64) -> Vec<UncheckedCa> {
+        self.cas
+            .iter()
+            .filter_map(|ca| match ca.revocation.state(now, self.crl_grace) {
+                CrlState::Current => None,
+                state => Some(UncheckedCa {
+                    name: ca.name.clone(),
+                    state,
+                }),
+            })
+            .collect()
     }
 
     /// Loads every `*.der`/`*.pem`/`*.crt` certificate of `trust_dir` and every CRL (`*.crl`,
@@ -56,28 +111,51 @@ impl Snapshot {
     ///
     /// # Errors
     /// An unreadable directory. Files that do not parse or verify are skipped with a warning.
-    pub fn load(trust_dir: &Path, crl_dir: Option<&Path>) -> anyhow::Result<Self> {
-        let mut snapshot = Snapshot::default();
+    pub fn load(trust_dir: &Path, crl_dir: Option<&Path>, crl_grace: i64) -> anyhow::Result<Self> {
+        let mut snapshot = Snapshot {
+            crl_grace,
+            ..Snapshot::default()
+        };
         for path in files(trust_dir)? {
             let name = path.to_string_lossy();
             if name.ends_with(".crl") || name.ends_with(".crl.pem") || name.ends_with(".key.pem") {
                 continue;
             }
+            let file = path.display().to_string();
             match read_der::<CertificateDer>(&path).and_then(|der| ca_cert(&der)) {
-                Ok(ca) => snapshot.cas.push(ca),
+                Ok(Ok(ca)) => snapshot.cas.push(ca),
+                Ok(Err(reason)) => {
+                    tracing::warn!(%file, reason, "not a CA certificate; not trusted as an issuer");
+                    snapshot.rejected.push(RejectedCa {
+                        file,
+                        reason: reason.to_owned(),
+                    });
+                }
                 Err(error) => {
-                    tracing::debug!(file = %path.display(), %error, "not a CA certificate; skipped")
+                    tracing::debug!(%file, %error, "not a certificate; skipped")
                 }
             }
         }
         // Only CAs that chain to a self-signed anchor in the store are kept.
-        let anchors: Vec<bool> = snapshot
+        let anchored: Vec<bool> = snapshot
             .cas
             .iter()
             .map(|ca| chains_to_anchor(&snapshot.cas, ca))
             .collect();
-        let mut anchored = anchors.into_iter();
-        snapshot.cas.retain(|_| anchored.next().unwrap_or(false));
+        let mut anchored = anchored.into_iter();
+        snapshot.cas.retain(|ca| {
+            let keep = anchored.next().unwrap_or(false);
+            if !keep {
+                tracing::warn!(ca = %ca.name, "CA does not chain to a trusted anchor; not trusted");
+            }
+            keep
+        });
+        let parents: Vec<usize> = (0..snapshot.cas.len())
+            .map(|i| parent_of(&snapshot.cas, i).unwrap_or(usize::MAX))
+            .collect();
+        for (ca, parent) in snapshot.cas.iter_mut().zip(parents) {
+            ca.parent = parent;
+        }
         if let Some(dir) = crl_dir {
             for path in files(dir)? {
                 let name = path.to_string_lossy();
@@ -85,66 +163,68 @@ impl Snapshot {
                     continue;
                 }
                 match read_der::<CertificateRevocationListDer>(&path)
-                    .and_then(|der| snapshot.add_crl(&der))
+                    .and_then(|der| crl::apply(&mut snapshot.cas, &der))
                 {
                     Ok(count) => tracing::debug!(file = %path.display(), count, "CRL loaded"),
                     Err(error) => {
-                        tracing::warn!(file = %path.display(), error = format!("{error:#}"), "CRL skipped")
+                        tracing::warn!(file = %path.display(), error = format!("{error:#}"), "CRL refused")
                     }
                 }
             }
         }
         Ok(snapshot)
     }
+}
 
-    fn add_crl(&mut self, der: &[u8]) -> anyhow::Result<usize> {
-        let crl = CertificateList::from_der(der).context("parsing the CRL")?;
-        let issuer = crl.tbs_cert_list.issuer.to_der()?;
-        let ca = self
-            .ca_named(&issuer)
-            .context("the CRL's issuer is not a trusted CA")?;
-        let tbs = super::verify::signed_part(der).context("the CRL is not a signed structure")?;
-        anyhow::ensure!(
-            signed_by(
-                &ca.key,
-                &crl.signature_algorithm,
-                tbs,
-                crl.signature.as_bytes()
-            ),
-            "the CRL's signature does not verify"
-        );
-        if let Some(next) = crl.tbs_cert_list.next_update {
-            if unix_seconds(&next) < chrono::Utc::now().timestamp() {
-                tracing::warn!("a CRL is past its next update; load a newer one");
+/// The index of the CA whose key verifies `cas[i]`'s signature (name and key identifier first).
+fn parent_of(cas: &[CaCert], i: usize) -> Option<usize> {
+    let ca = &cas[i];
+    let tbs = super::verify::signed_part(&ca.der)?;
+    let key_id = ca.capabilities.authority_key_id.as_deref();
+    (0..cas.len()).find(|&j| {
+        let candidate = &cas[j];
+        candidate.subject == ca.issuer
+            && match (key_id, candidate.capabilities.key_id.as_deref()) {
+                (Some(wanted), Some(has)) => wanted == has,
+                _ => true,
             }
-        }
-        let serials = self.revoked.entry(issuer).or_default();
-        let list = crl.tbs_cert_list.revoked_certificates.unwrap_or_default();
-        for revoked in &list {
-            serials.insert(revoked.serial_number.as_bytes().to_vec());
-        }
-        Ok(list.len())
+            && signed_by(
+                &candidate.key,
+                &ca.cert.signature_algorithm,
+                tbs,
+                ca.cert.signature.as_bytes(),
+            )
+    })
+}
+
+/// Says which CAs' cards cannot be checked now, at each load.
+fn warn_unchecked(snapshot: &Snapshot) {
+    for ca in snapshot.unchecked(chrono::Utc::now().timestamp()) {
+        tracing::warn!(ca = %ca.name, problem = ca.state.problem(), "no current CRL: card checks of this CA's certificates answer card.revocation_unavailable");
     }
 }
 
 fn chains_to_anchor(cas: &[CaCert], ca: &CaCert) -> bool {
     let mut current = ca;
     for _ in 0..4 {
-        let Some(issuer) = cas.iter().find(|c| c.subject == current.issuer) else {
-            return false;
-        };
         let Some(tbs) = super::verify::signed_part(&current.der) else {
             return false;
         };
-        if !signed_by(
-            &issuer.key,
-            &current.cert.signature_algorithm,
-            tbs,
-            current.cert.signature.as_bytes(),
-        ) {
+        let issuer = cas
+            .iter()
+            .filter(|c| c.subject == current.issuer)
+            .find(|c| {
+                signed_by(
+                    &c.key,
+                    &current.cert.signature_algorithm,
+                    tbs,
+                    current.cert.signature.as_bytes(),
+                )
+            });
+        let Some(issuer) = issuer else {
             return false;
-        }
-        if current.self_signed() {
+        };
+        if current.self_signed() && std::ptr::eq(issuer, current) {
             return true;
         }
         current = issuer;
@@ -152,19 +232,33 @@ fn chains_to_anchor(cas: &[CaCert], ca: &CaCert) -> bool {
     false
 }
 
-fn ca_cert(der: &[u8]) -> anyhow::Result<CaCert> {
+/// The CA of a certificate's DER, or why it is not one.
+fn ca_cert(der: &[u8]) -> anyhow::Result<Result<CaCert, &'static str>> {
     let cert = Certificate::from_der(der)?;
     let tbs = &cert.tbs_certificate;
+    let capabilities = Capabilities::of(tbs).context("reading the extensions")?;
+    if let Some(reason) = capabilities.why_not_ca() {
+        return Ok(Err(reason));
+    }
+    if !super::profile::algorithms_agree(&cert) {
+        return Ok(Err(
+            "tbsCertificate.signature differs from signatureAlgorithm",
+        ));
+    }
     let spki = tbs.subject_public_key_info.to_der()?;
-    Ok(CaCert {
+    Ok(Ok(CaCert {
         subject: tbs.subject.to_der()?,
+        name: tbs.subject.to_string(),
         issuer: tbs.issuer.to_der()?,
         key: RsaPublicKey::from_public_key_der(&spki).context("not an RSA key")?,
+        capabilities,
         not_before: unix_seconds(&tbs.validity.not_before),
         not_after: unix_seconds(&tbs.validity.not_after),
         cert,
         der: der.to_vec(),
-    })
+        revocation: Revocation::Missing,
+        parent: usize::MAX,
+    }))
 }
 
 fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -196,24 +290,32 @@ pub struct TrustStore {
 
 impl TrustStore {
     /// Loads now and, when `trust_dir` is set, reloads every `every` on the current runtime.
+    /// With `revocation_checked` (the JPKI store) each load warns about the CAs without a
+    /// current CRL; the card-surface anchors have no CRLs.
     ///
     /// # Errors
     /// The first load fails (a configured directory that cannot be read).
     pub fn start(
         trust_dir: Option<PathBuf>,
         crl_dir: Option<PathBuf>,
+        crl_grace: i64,
+        revocation_checked: bool,
         every: Duration,
     ) -> anyhow::Result<Self> {
         let store = TrustStore::default();
         let Some(trust_dir) = trust_dir else {
             return Ok(store);
         };
-        let first = Snapshot::load(&trust_dir, crl_dir.as_deref())?;
+        let first = Snapshot::load(&trust_dir, crl_dir.as_deref(), crl_grace)?;
         tracing::info!(
             cas = first.cas.len(),
-            revoked_lists = first.revoked.len(),
-            "JPKI trust store loaded"
+            rejected = first.rejected.len(),
+            dir = %trust_dir.display(),
+            "trust store loaded"
         );
+        if revocation_checked {
+            warn_unchecked(&first);
+        }
         store.set(first);
         let reloader = store.clone();
         tokio::spawn(async move {
@@ -222,8 +324,17 @@ impl TrustStore {
             loop {
                 tick.tick().await;
                 let (t, c) = (trust_dir.clone(), crl_dir.clone());
-                match tokio::task::spawn_blocking(move || Snapshot::load(&t, c.as_deref())).await {
-                    Ok(Ok(snapshot)) => reloader.set(snapshot),
+                match tokio::task::spawn_blocking(move || {
+                    Snapshot::load(&t, c.as_deref(), crl_grace)
+                })
+                .await
+                {
+                    Ok(Ok(snapshot)) => {
+                        if revocation_checked {
+                            warn_unchecked(&snapshot);
+                        }
+                        reloader.set(snapshot)
+                    }
                     Ok(Err(error)) => tracing::warn!(
                         error = format!("{error:#}"),
                         "trust store reload failed; keeping the previous one"

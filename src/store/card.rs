@@ -159,6 +159,28 @@ pub async fn link(
         .get(0))
 }
 
+/// Removes a certificate's link. Returns the person it was linked to and the certificate's
+/// expiry, or `None` when it was not linked.
+///
+/// # Errors
+/// Database failures.
+pub async fn unlink(
+    client: &impl GenericClient,
+    issuer: &[u8],
+    serial: &[u8],
+) -> anyhow::Result<Option<(i64, DateTime<Utc>)>> {
+    let statement = client
+        .prepare_cached(
+            "delete from card_links where issuer = $1 and serial = $2
+             returning person_id, not_after",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&issuer, &serial])
+        .await?
+        .map(|row| (row.get(0), row.get(1))))
+}
+
 /// The consents a person gave at the reader. A misspelt choice is refused, not read as "no".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

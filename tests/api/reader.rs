@@ -1,6 +1,6 @@
 //! The whole card path as a reception desk runs it: the virtual JPKI card on a vpcd reader of
-//! the real pcscd, the `onshi-reader` binary (`check`, and `access-log` for the card holder),
-//! and the real onshi server.
+//! the real pcscd, the `onshi-reader` binary (`link` from the card's signed data, `check`, and
+//! `access-log` and `unlink` for the card holder), and the real onshi server.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -8,16 +8,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use card_reader::reader::Presence;
-use card_reader::virtual_card::{RunningCard, VirtualCard, DEFAULT_PORT};
+use card_reader::virtual_card::{CardProfile, RunningCard, VirtualCard, DEFAULT_PORT};
 use card_reader::Readers;
 use onshi::parties::Role;
 use serde_json::{json, Value};
 
-use crate::card::pki;
-use crate::helpers::{my_number, spawn_app_with_pki, Csv, TestApp, INSURER};
+use crate::card::{linked_before, pki, spawn_card_app_with};
+use crate::helpers::{my_number, Csv, TestApp, INSURER};
 
 const FIX: &str =
     "the card tests need pcscd with vsmartcard-vpcd: run ops/card-stack (ops/test does)";
@@ -33,7 +31,14 @@ struct Desk {
 }
 
 impl Desk {
+    /// A desk with the valid person's card (no input-assistance application).
     fn open() -> Desk {
+        let p = pki();
+        Desk::open_with(p.pki.card_profile(&p.pki.person_valid, *b"1234"))
+    }
+
+    /// A desk with the card of `profile` on its reader.
+    fn open_with(profile: CardProfile) -> Desk {
         let readers = Readers::establish().unwrap_or_else(|e| panic!("{e}: {FIX}"));
         let ports = [DEFAULT_PORT, DEFAULT_PORT + 1];
         loop {
@@ -53,9 +58,7 @@ impl Desk {
                             card: None,
                         };
                         desk.wait(Presence::Empty);
-                        let p = pki();
-                        let card =
-                            VirtualCard::new(p.pki.card_profile(&p.pki.person_valid, *b"1234"));
+                        let card = VirtualCard::new(profile.clone());
                         let addr = SocketAddr::from(([127, 0, 0, 1], *port));
                         desk.card =
                             Some(RunningCard::spawn(card, addr).expect("start the virtual card"));
@@ -104,27 +107,24 @@ fn reader_binary() -> PathBuf {
     path
 }
 
-/// An app where the PKI's valid person (My Number 3) is insured and their card is linked.
-async fn linked_app() -> (TestApp, PathBuf) {
-    let app = spawn_app_with_pki(&pki().dir).await;
+/// An app where the PKI's valid person (My Number 3) is insured, and a facility token file.
+async fn insured_app() -> (TestApp, PathBuf) {
+    let app = spawn_card_app_with(&pki().dir, |_| {}).await;
     app.load(
         &Csv::new()
             .acquire(3, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")
             .build(),
     )
     .await;
-    let admin = app.party(Role::Admin, &[]).await;
-    let certificate = B64.encode(&pki().pki.person_valid.cert_der);
-    let linked = app
-        .post_json(
-            "/v1/card-links",
-            &admin,
-            &json!({"certificate": certificate, "individual_number": my_number(3)}),
-        )
-        .await;
-    assert_eq!(linked.status(), 201);
     let token_file = std::env::temp_dir().join(format!("{}.token", app.db_name));
     std::fs::write(&token_file, app.party(Role::Facility, &[]).await).unwrap();
+    (app, token_file)
+}
+
+/// [`insured_app`] with the person's card linked before.
+async fn linked_app() -> (TestApp, PathBuf) {
+    let (app, token_file) = insured_app().await;
+    linked_before(&app, &pki().pki.person_valid, 3).await;
     (app, token_file)
 }
 
@@ -169,6 +169,12 @@ async fn run_reader(desk: &Desk, args: &[&str], pin: &str) -> Run {
 
 async fn open_desk() -> Desk {
     tokio::task::spawn_blocking(Desk::open).await.unwrap()
+}
+
+async fn open_desk_with(profile: CardProfile) -> Desk {
+    tokio::task::spawn_blocking(move || Desk::open_with(profile))
+        .await
+        .unwrap()
 }
 
 async fn close_desk(desk: Desk) {
@@ -302,6 +308,97 @@ async fn the_card_holder_reads_their_access_log_through_pcscd() {
     assert_eq!(lines.len(), 3, "{}", run.stdout);
     assert!(lines[1].contains("access_log.self") && lines[1].contains("you, with your card"));
     assert!(lines[2].contains("eligibility.number") && lines[2].contains("test facility"));
+    close_desk(desk).await;
+    let _ = std::fs::remove_file(token_file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_links_the_card_from_its_signed_data_and_the_holder_unlinks_it() {
+    let (app, token_file) = insured_app().await;
+    let p = &pki().pki;
+    let profile = p
+        .linking_card_profile(&p.person_valid, *b"1234", &my_number(3))
+        .unwrap();
+    let desk = open_desk_with(profile).await;
+    let server = app.address.clone();
+    let token = token_file.to_str().unwrap().to_owned();
+    let link = |extra: &'static [&'static str], pins: &'static str| {
+        let (server, token) = (server.clone(), token.clone());
+        let desk = &desk;
+        async move {
+            let mut args = vec!["link", "--server", &server, "--token-file", &token];
+            args.extend_from_slice(extra);
+            run_reader(desk, &args, pins).await
+        }
+    };
+
+    // Not linked yet: the check says so.
+    let run = check(&desk, &app.address, &token_file, PIN, &[]).await;
+    assert_eq!(run.code, Some(13), "{}", run.stderr);
+    assert!(run.stderr.contains("card.not_linked"), "{}", run.stderr);
+
+    // Both PINs on standard input, one line each; the tries left of both are shown.
+    let run = link(&[], "1234\n1234").await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
+    assert!(run.stdout.contains("linked"), "{}", run.stdout);
+    assert!(run.stderr.contains("PIN: 3 tries left"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Input-assistance PIN (券面事項入力補助用): 3 tries left"),
+        "{}",
+        run.stderr
+    );
+    for output in [&run.stdout, &run.stderr] {
+        assert!(
+            !output.contains(&my_number(3)),
+            "the number is never printed"
+        );
+    }
+    let run = check(&desk, &app.address, &token_file, PIN, &["--json"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let answer: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(answer["coverage"]["number"], "3456");
+
+    // The holder unlinks with card and PIN; the card no longer checks.
+    let run = run_reader(&desk, &["unlink", "--server", &app.address], PIN).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = check(&desk, &app.address, &token_file, PIN, &[]).await;
+    assert!(run.stderr.contains("card.not_linked"), "{}", run.stderr);
+
+    // Relinked with one PIN for both applications.
+    let run = link(&["--same-pin", "--json"], PIN).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let answer: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(answer["linked"], true);
+    assert_eq!(
+        check(&desk, &app.address, &token_file, PIN, &[]).await.code,
+        Some(0)
+    );
+
+    // A wrong input-assistance PIN costs a try of that PIN and links nothing.
+    let run = link(&[], "1234\n0000").await;
+    assert_eq!(run.code, Some(7), "{}", run.stderr);
+    assert!(run.stderr.contains("2 tries left"), "{}", run.stderr);
+
+    let kinds: Vec<String> = app
+        .db()
+        .await
+        .query("select kind from disclosures order by id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "card.link",
+            "eligibility.card",
+            "card.unlink",
+            "card.link",
+            "eligibility.card"
+        ]
+    );
     close_desk(desk).await;
     let _ = std::fs::remove_file(token_file);
 }

@@ -110,8 +110,9 @@ const PURPOSE: &str = "roles-table";
 // Notes on the answers:
 // - batch: claims systems before billing, hospitals/clinics and dental clinics for the next
 //   day's bookings; pharmacies and home-nursing stations check patients one at a time.
-// - card endpoints: the challenge was never issued, so an admitted facility gets 404; an
-//   administrator links with the certificate alone, and "MA==" is no certificate.
+// - card endpoints: the challenge was never issued, so an admitted facility gets 404; only a
+//   facility links (from the card's signed data); an administrator unlinks by certificate, and
+//   "MA==" is no certificate.
 // - revoke: party 0 does not exist. Enrolment reports: only the sender's (another insurer's
 //   is 404, tests/api/enrollments.rs).
 // - the card holder's own view takes no token (the card is the credential): any sent is
@@ -145,9 +146,14 @@ const ENDPOINTS: &[Endpoint] = &[
         body: "",
         gets: Roles([NEW,    NEW,   NEW,     NEW,        NO,    NO,     NO]) },
     Endpoint { method: "POST", route: "/v1/card-links", path: "/v1/card-links", headers: JSON,
-        body: r#"{"certificate": "MA==", "individual_number": "983205673214", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
-        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO,
-                    Gets::Answer(422, "certificate.malformed")]) },
+        body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000", "card_surface": {"my_number": "MA==", "basic_facts": "MA==", "signature": "MA==", "issuer_certificate": "MA==", "auth_key": "MA==", "internal_authentication": "MA=="}}"#,
+        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO]) },
+    Endpoint { method: "POST", route: "/v1/card-links/unlink", path: "/v1/card-links/unlink", headers: JSON,
+        body: r#"{"certificate": "MA=="}"#,
+        gets: Roles([NO, NO, NO, NO, NO, NO, Gets::Answer(422, "certificate.malformed")]) },
+    Endpoint { method: "POST", route: "/v1/self/card-unlink", path: "/v1/self/card-unlink", headers: JSON,
+        body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
+        gets: Public(UNISSUED) },
     Endpoint { method: "POST", route: "/v1/parties", path: "/v1/parties", headers: JSON,
         body: r#"{"role": "claims", "name": "registered by the roles table"}"#,
         gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },

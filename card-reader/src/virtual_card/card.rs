@@ -1,5 +1,7 @@
 //! The virtual JPKI card: file system, PIN counters, security state and signing, as one
-//! state machine fed with command APDUs (DOMAIN.md §5).
+//! state machine fed with command APDUs (DOMAIN.md §5), and, when its profile has one, the
+//! 券面事項入力補助AP ([`super::surface`], `../surface.md`). Selecting one application clears
+//! the security state of the other, as on the chip.
 //!
 //! Deliberate simplifications: SELECT never returns FCI (P2 is ignored); the signature
 //! certificate (EF 0001) needs the signature PIN like on a real card, and the signature
@@ -7,6 +9,7 @@
 
 use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 
+use super::surface::{SurfaceProfile, SURFACE_PIN_TRIES};
 use crate::apdu::{self, StatusWord};
 
 /// The synthetic signature PIN (EF 001B): 6-16 upper-case letters/digits.
@@ -31,6 +34,15 @@ pub struct CardProfile {
     pub auth_ca_cert: Vec<u8>,
     /// The key behind EF 0017.
     pub auth_key: RsaPrivateKey,
+    /// The input-assistance application; `None` for a card without one (its AID answers
+    /// `6A 82`).
+    pub surface: Option<SurfaceProfile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    Jpki,
+    Surface,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +55,29 @@ enum Ef {
     SignPin,
     AuthKey,
     SignKey,
+    SurfaceMyNumber,
+    SurfaceFacts,
+    SurfaceSignature,
+    SurfaceIssuerCert,
+    SurfaceAuthPublic,
+    SurfaceAuthKey,
+    SurfacePin,
 }
 
 impl Ef {
-    fn by_id(id: [u8; 2]) -> Option<Ef> {
+    fn by_id(app: App, id: [u8; 2]) -> Option<Ef> {
+        if app == App::Surface {
+            return Some(match id {
+                apdu::EF_SURFACE_MY_NUMBER => Ef::SurfaceMyNumber,
+                apdu::EF_SURFACE_BASIC_FACTS => Ef::SurfaceFacts,
+                apdu::EF_SURFACE_SIGNATURE => Ef::SurfaceSignature,
+                apdu::EF_SURFACE_ISSUER_CERT => Ef::SurfaceIssuerCert,
+                apdu::EF_SURFACE_AUTH_PUBLIC => Ef::SurfaceAuthPublic,
+                apdu::EF_SURFACE_AUTH_KEY => Ef::SurfaceAuthKey,
+                apdu::EF_SURFACE_PIN => Ef::SurfacePin,
+                _ => return None,
+            });
+        }
         Some(match id {
             apdu::EF_AUTH_CERT => Ef::AuthCert,
             apdu::EF_AUTH_CA_CERT => Ef::AuthCaCert,
@@ -137,10 +168,11 @@ impl PinSlot {
 /// The card's state. Power and reset come from [`crate::virtual_card::vpcd`].
 pub struct VirtualCard {
     profile: CardProfile,
-    app_selected: bool,
+    app: Option<App>,
     current: Option<Ef>,
     auth_pin: PinSlot,
     sign_pin: PinSlot,
+    surface_pin: PinSlot,
 }
 
 /// Data and status word of a response, or a bare error status word.
@@ -158,9 +190,17 @@ impl VirtualCard {
             max: AUTH_PIN_TRIES,
             verified: false,
         };
+        let surface_pin = PinSlot {
+            tries: profile
+                .surface
+                .as_ref()
+                .map_or(0, |s| s.tries.min(SURFACE_PIN_TRIES)),
+            max: SURFACE_PIN_TRIES,
+            verified: false,
+        };
         VirtualCard {
             profile,
-            app_selected: false,
+            app: None,
             current: None,
             auth_pin,
             sign_pin: PinSlot {
@@ -168,13 +208,14 @@ impl VirtualCard {
                 max: SIGN_PIN_TRIES,
                 verified: false,
             },
+            surface_pin,
         }
     }
 
     /// Power off, power on and reset all clear the selection and the security state;
     /// PIN counters are persistent, like on the chip.
     pub fn reset(&mut self) {
-        self.app_selected = false;
+        self.app = None;
         self.current = None;
         self.clear_security();
     }
@@ -182,6 +223,7 @@ impl VirtualCard {
     fn clear_security(&mut self) {
         self.auth_pin.verified = false;
         self.sign_pin.verified = false;
+        self.surface_pin.verified = false;
     }
 
     /// The user-authentication PIN tries left.
@@ -200,7 +242,8 @@ impl VirtualCard {
             (0x00, 0xB0) => self.read_binary(&cmd),
             (0x00, 0x20) => self.verify(&cmd),
             (0x80, 0x2A) => self.sign(&cmd),
-            (0x00 | 0x80, 0xA4 | 0xB0 | 0x20 | 0x2A) => Err(StatusWord::CLA_NOT_SUPPORTED),
+            (0x00, 0x88) => self.internal_authenticate(&cmd),
+            (0x00 | 0x80, 0xA4 | 0xB0 | 0x20 | 0x2A | 0x88) => Err(StatusWord::CLA_NOT_SUPPORTED),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         };
         let (mut data, sw) = result.unwrap_or_else(|sw| (Vec::new(), sw));
@@ -215,22 +258,26 @@ impl VirtualCard {
                 if cmd.data.is_empty() {
                     return Err(StatusWord::WRONG_LENGTH);
                 }
-                if self.profile.jpki && cmd.data == apdu::JPKI_AID {
-                    if !self.app_selected {
-                        self.clear_security();
-                    }
-                    self.app_selected = true;
-                    self.current = None;
-                    ok(Vec::new())
+                let app = if self.profile.jpki && cmd.data == apdu::JPKI_AID {
+                    App::Jpki
+                } else if self.profile.surface.is_some() && cmd.data == apdu::SURFACE_AID {
+                    App::Surface
                 } else {
-                    Err(StatusWord::NOT_FOUND)
+                    return Err(StatusWord::NOT_FOUND);
+                };
+                if self.app != Some(app) {
+                    self.clear_security();
                 }
+                self.app = Some(app);
+                self.current = None;
+                ok(Vec::new())
             }
             // An EF of the current application, by its 2-byte id.
             0x02 => {
                 let id: [u8; 2] = cmd.data.try_into().map_err(|_| StatusWord::WRONG_LENGTH)?;
-                let ef = Ef::by_id(id)
-                    .filter(|_| self.app_selected)
+                let ef = self
+                    .app
+                    .and_then(|app| Ef::by_id(app, id))
                     .ok_or(StatusWord::NOT_FOUND)?;
                 self.current = Some(ef);
                 ok(Vec::new())
@@ -253,13 +300,26 @@ impl VirtualCard {
             // Short EF identifiers in P1 are not supported.
             return Err(StatusWord(0x6A86));
         }
-        let file: &[u8] = match self.current {
-            Some(Ef::AuthCert) => &self.profile.auth_cert,
-            Some(Ef::AuthCaCert | Ef::SignCaCert) => &self.profile.auth_ca_cert,
-            Some(Ef::SignCert) if self.sign_pin.verified => &self.profile.auth_cert,
-            Some(Ef::SignCert) => return Err(StatusWord::SECURITY_NOT_SATISFIED),
-            _ => return Err(StatusWord::NOT_ALLOWED),
+        let surface = self.profile.surface.as_ref();
+        let locked = !self.surface_pin.verified;
+        let file: &[u8] = match (self.current, surface) {
+            (Some(Ef::SurfaceIssuerCert), Some(s)) => &s.issuer_certificate,
+            (
+                Some(
+                    Ef::SurfaceMyNumber
+                    | Ef::SurfaceFacts
+                    | Ef::SurfaceSignature
+                    | Ef::SurfaceAuthPublic,
+                ),
+                Some(_),
+            ) if locked => return Err(StatusWord::SECURITY_NOT_SATISFIED),
+            (Some(Ef::SurfaceMyNumber), Some(s)) => &s.my_number,
+            (Some(Ef::SurfaceFacts), Some(s)) => &s.basic_facts,
+            (Some(Ef::SurfaceSignature), Some(s)) => &s.signature,
+            (Some(Ef::SurfaceAuthPublic), Some(s)) => &s.auth_public,
+            (current, _) => self.jpki_file(current)?,
         };
+
         let offset = usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]));
         if offset > file.len() {
             return Err(StatusWord::WRONG_P1P2);
@@ -270,6 +330,17 @@ impl VirtualCard {
             return Ok((data, StatusWord::END_OF_FILE));
         }
         ok(data)
+    }
+
+    /// The readable files of the JPKI application.
+    fn jpki_file(&self, current: Option<Ef>) -> Result<&[u8], StatusWord> {
+        Ok(match current {
+            Some(Ef::AuthCert) => &self.profile.auth_cert,
+            Some(Ef::AuthCaCert | Ef::SignCaCert) => &self.profile.auth_ca_cert,
+            Some(Ef::SignCert) if self.sign_pin.verified => &self.profile.auth_cert,
+            Some(Ef::SignCert) => return Err(StatusWord::SECURITY_NOT_SATISFIED),
+            _ => return Err(StatusWord::NOT_ALLOWED),
+        })
     }
 
     fn verify(&mut self, cmd: &Command<'_>) -> Reply {
@@ -287,7 +358,16 @@ impl VirtualCard {
             Some(Ef::SignPin) if given.is_empty() || (6..=16).contains(&given.len()) => {
                 self.sign_pin.verify(SIGN_PIN, given)
             }
-            Some(Ef::AuthPin | Ef::SignPin) => Err(StatusWord::WRONG_LENGTH),
+            Some(Ef::SurfacePin) if given.is_empty() || given.len() == 4 => {
+                let expected = self
+                    .profile
+                    .surface
+                    .as_ref()
+                    .map(|s| s.pin)
+                    .unwrap_or_default();
+                self.surface_pin.verify(&expected, given)
+            }
+            Some(Ef::AuthPin | Ef::SignPin | Ef::SurfacePin) => Err(StatusWord::WRONG_LENGTH),
             _ => Err(StatusWord::NOT_ALLOWED),
         }
     }
@@ -317,112 +397,30 @@ impl VirtualCard {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::apdu::{self as a, StatusWord as Sw};
-
-    fn card(tries: u8, jpki: bool) -> VirtualCard {
-        // A small key keeps the unit tests fast; the size does not matter to the APDUs.
-        let key = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).expect("key");
-        VirtualCard::new(CardProfile {
-            jpki,
-            pin: *b"1234",
-            tries,
-            auth_cert: vec![0x30, 0x82, 0x01, 0x00]
-                .into_iter()
-                .chain([7u8; 0x100])
-                .collect(),
-            auth_ca_cert: vec![0x30, 0x00],
-            auth_key: key,
-        })
-    }
-
-    fn sw(resp: &[u8]) -> Sw {
-        a::split_response(resp).expect("at least a status word").1
-    }
-
-    #[test]
-    fn select_and_read() {
-        let mut c = card(3, true);
-        assert_eq!(
-            sw(&c.process(&a::select_ef(a::EF_AUTH_CERT))),
-            Sw::NOT_FOUND,
-            "no app yet"
-        );
-        assert_eq!(sw(&c.process(&a::select_jpki_app())), Sw::OK);
-        assert_eq!(sw(&c.process(&a::select_ef([0x12, 0x34]))), Sw::NOT_FOUND);
-        assert_eq!(sw(&c.process(&a::select_ef(a::EF_AUTH_CERT))), Sw::OK);
-        let head = c.process(&a::read_binary(0, 7));
-        assert_eq!(head, [0x30, 0x82, 0x01, 0x00, 7, 7, 7, 0x90, 0x00]);
-        let all = c.process(&a::read_binary(4, 256));
-        assert_eq!(all.len(), 258);
-        assert_eq!(sw(&c.process(&a::read_binary(0x104, 1))), Sw::END_OF_FILE);
-        assert_eq!(
-            sw(&c.process(&[0x00, 0xB0, 0x02, 0x00, 0x01])),
-            Sw::WRONG_P1P2
-        );
-        assert_eq!(sw(&c.process(&[0x00, 0xB0, 0x00, 0x00])), Sw::WRONG_LENGTH);
-        assert_eq!(
-            sw(&c.process(&[0x00, 0x99, 0x00, 0x00])),
-            Sw::INS_NOT_SUPPORTED
-        );
-        assert_eq!(sw(&c.process(&[0x00, 0xA4])), Sw::WRONG_LENGTH);
-        assert_eq!(
-            sw(&c.process(&[0x00, 0xA4, 0x02, 0x0C, 0x03, 0x00, 0x0A])),
-            Sw::WRONG_LENGTH
-        );
-    }
-
-    #[test]
-    fn not_jpki_answers_6a82() {
-        let mut c = card(3, false);
-        assert_eq!(sw(&c.process(&a::select_jpki_app())), Sw::NOT_FOUND);
-    }
-
-    #[test]
-    fn pin_counter_and_blocking() {
-        let mut c = card(3, true);
-        c.process(&a::select_jpki_app());
-        c.process(&a::select_ef(a::EF_AUTH_PIN));
-        let mut cmd = [0u8; 9];
-        assert_eq!(sw(&c.process(&a::pin_status())), Sw::tries_left(3));
-        for left in [2, 1, 0] {
-            a::verify_pin(b"0000", &mut cmd);
-            assert_eq!(sw(&c.process(&cmd)), Sw::tries_left(left));
+impl VirtualCard {
+    /// INTERNAL AUTHENTICATE with the input-assistance key: pads the DigestInfo it is given.
+    fn internal_authenticate(&mut self, cmd: &Command<'_>) -> Reply {
+        if cmd.p1 != 0x00 || cmd.p2 != 0x80 {
+            return Err(StatusWord(0x6A86));
         }
-        assert_eq!(sw(&c.process(&a::pin_status())), Sw::BLOCKED);
-        a::verify_pin(b"1234", &mut cmd);
-        assert_eq!(sw(&c.process(&cmd)), Sw::BLOCKED);
-        assert_eq!(
-            sw(&c.process(&[0x00, 0x20, 0x00, 0x80, 0x03, b'1', b'2', b'3'])),
-            Sw::WRONG_LENGTH
-        );
-    }
-
-    #[test]
-    fn signing_needs_the_pin_and_pads_without_hashing() {
-        let mut c = card(3, true);
-        let public = rsa::RsaPublicKey::from(&c.profile.auth_key);
-        c.process(&a::select_jpki_app());
-        c.process(&a::select_ef(a::EF_AUTH_KEY));
-        let hash = [0x5A; 32];
-        assert_eq!(sw(&c.process(&a::sign(&hash))), Sw::SECURITY_NOT_SATISFIED);
-        c.process(&a::select_ef(a::EF_AUTH_PIN));
-        let mut cmd = [0u8; 9];
-        a::verify_pin(b"1234", &mut cmd);
-        assert_eq!(sw(&c.process(&cmd)), Sw::OK);
-        c.process(&a::select_ef(a::EF_AUTH_KEY));
-        let resp = c.process(&a::sign(&hash));
-        let (sig, status) = a::split_response(&resp).expect("response");
-        assert_eq!(status, Sw::OK);
-        public
-            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &hash, sig)
-            .expect("PKCS#1 v1.5 SHA-256 verifies");
-        // Reset clears the security state, the counter stays.
-        c.reset();
-        c.process(&a::select_jpki_app());
-        c.process(&a::select_ef(a::EF_AUTH_KEY));
-        assert_eq!(sw(&c.process(&a::sign(&hash))), Sw::SECURITY_NOT_SATISFIED);
+        let (Some(Ef::SurfaceAuthKey), Some(surface)) =
+            (self.current, self.profile.surface.as_ref())
+        else {
+            return Err(StatusWord::NOT_ALLOWED);
+        };
+        if cmd.data.is_empty() || cmd.data.len() > apdu::SIGNATURE_LEN - 11 {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if !self.surface_pin.verified {
+            return Err(StatusWord::SECURITY_NOT_SATISFIED);
+        }
+        surface
+            .auth_key
+            .sign(Pkcs1v15Sign::new_unprefixed(), cmd.data)
+            .map(|sig| (sig, StatusWord::OK))
+            .map_err(|_| StatusWord(0x6F00))
     }
 }
+
+#[cfg(test)]
+mod tests;

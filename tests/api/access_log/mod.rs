@@ -12,7 +12,7 @@ use onshi::domain::FacilityCode;
 use onshi::parties::{NewParty, Role, Token};
 use serde_json::{json, Value};
 
-use crate::card::{challenge, link_by_admin, pki, sign};
+use crate::card::{challenge, linked_before, pki, sign_check, sign_self};
 use crate::helpers::{spawn_app_with_pki, status_and_json, Csv, TestApp, INSURER};
 
 pub const CLINIC_A: &str = "1312345612";
@@ -66,7 +66,7 @@ async fn check_by_number(app: &TestApp, token: &str, key: &Value) -> Value {
 async fn check_by_card(app: &TestApp, token: &str, person: &Issued) -> Value {
     let (id, nonce) = challenge(app, token).await;
     let body = json!({"certificate": B64.encode(&person.cert_der), "challenge_id": id,
-                      "signature": B64.encode(sign(person, &nonce))});
+                      "signature": B64.encode(sign_check(app, person, &nonce))});
     let response = app.post_json("/v1/eligibility/card", token, &body).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -84,8 +84,8 @@ pub async fn world() -> World {
     )
     .await;
     let p = &pki().pki;
-    assert_eq!(link_by_admin(&app, &p.person_valid, 1).await.0, 201);
-    assert_eq!(link_by_admin(&app, &p.person_valid_2, 2).await.0, 201);
+    linked_before(&app, &p.person_valid, 1).await;
+    linked_before(&app, &p.person_valid_2, 2).await;
     let a = facility(&app, "架空クリニックA", CLINIC_A).await;
     let b = facility(&app, "架空薬局B", PHARMACY_B).await;
     let c = facility(&app, "架空医院C", CLINIC_C).await;
@@ -135,7 +135,7 @@ pub async fn self_view_with(
         .post(format!("{}/v1/self/access-log{query}", app.address))
         .json(
             &json!({"certificate": B64.encode(&person.cert_der), "challenge_id": id,
-                      "signature": B64.encode(sign(person, nonce))}),
+                      "signature": B64.encode(sign_self(app, person, nonce))}),
         )
         .send()
         .await

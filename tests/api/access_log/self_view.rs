@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{
     error_code, field, self_challenge, self_view, self_view_with, world, CLINIC_A, PHARMACY_B,
 };
-use crate::card::{challenge, pki, sign};
+use crate::card::{challenge, pki, sign_check, sign_self};
 
 #[tokio::test]
 async fn each_person_sees_exactly_who_checked_them() {
@@ -93,7 +93,7 @@ async fn the_self_view_takes_only_a_fresh_self_challenge_and_a_good_card() {
             "/v1/eligibility/card",
             &w.a,
             &json!({"certificate": B64.encode(&p.person_valid.cert_der), "challenge_id": id,
-                    "signature": B64.encode(sign(&p.person_valid, &nonce))}),
+                    "signature": B64.encode(sign_check(&w.app, &p.person_valid, &nonce))}),
         )
         .await;
     assert_eq!(response.status(), 403);
@@ -119,7 +119,7 @@ async fn the_self_view_takes_only_a_fresh_self_challenge_and_a_good_card() {
         .post(format!("{}/v1/self/access-log", w.app.address))
         .json(
             &json!({"certificate": B64.encode(&p.person_valid.cert_der), "challenge_id": id,
-                      "signature": B64.encode(sign(&p.person_valid_2, &nonce))}),
+                      "signature": B64.encode(sign_self(&w.app, &p.person_valid_2, &nonce))}),
         )
         .send()
         .await

@@ -178,32 +178,63 @@ pub fn all(world: &World) -> Vec<Case> {
     cases.extend(lookup.generic());
     cases.extend(query_members(&lookup, true));
 
+    let surface = json!({"my_number": "MA==", "basic_facts": "MA==", "signature": "MA==",
+                         "issuer_certificate": "MA==", "auth_key": "MA==", "internal_authentication": "MA=="});
     let link = Endpoint {
         who: Who::Facility,
         path: "/v1/card-links",
-        base: json!({"certificate": "MA==", "individual_number": "983205673214", "challenge_id": challenge, "signature": "MA=="}),
+        base: json!({"certificate": "MA==", "challenge_id": challenge, "signature": "MA==", "card_surface": surface}),
         style: Style::Typed,
     };
     cases.extend(link.generic());
     cases.extend(link.string("certificate", true, &refs(&base64)));
-    cases.extend(link.string(
-        "individual_number",
-        true,
-        &refs(&bad(
-            [F, F, F, F],
-            &[
-                ("９８３２０５６７３２１４", "format"),
-                ("983205673215", "check_digit"),
-            ],
-        )),
+    cases.extend(link.string("signature", true, &refs(&base64)));
+    cases.extend(link.string("challenge_id", true, &refs(&bad([F, F, F, F], &[]))));
+    // No typed number, whatever it looks like: the member does not exist.
+    for number in ["983205673214", "９８３２０５６７３２１４", "983205673215"] {
+        cases.push(link.case(
+            "a typed individual number",
+            link.with("individual_number", Some(json!(number))),
+            (400, "body.invalid", Some("individual_number")),
+            number,
+        ));
+    }
+    cases.extend(link.other(
+        "card_surface",
+        &[json!("MA=="), json!([]), json!({"my_number": "MA=="})],
+        "body.invalid",
     ));
-    cases.extend(link.string("challenge_id", false, &refs(&bad([F, F, F, F], &[]))));
+    let mut nested = surface.clone();
+    nested["my_number"] = json!("ＭＡ==");
     cases.push(link.case(
-        "no signature at a reader",
-        link.with("signature", None),
-        (400, "signature.required", Some("signature")),
+        "a record that is not base64",
+        link.with("card_surface", Some(nested)),
+        (
+            400,
+            "card_surface.my_number.format",
+            Some("card_surface.my_number"),
+        ),
         "",
     ));
+
+    let own_unlink = Endpoint {
+        who: Who::Facility,
+        path: "/v1/self/card-unlink",
+        base: json!({"certificate": "MA==", "challenge_id": challenge, "signature": "MA=="}),
+        style: Style::Typed,
+    };
+    cases.extend(own_unlink.generic());
+    cases.extend(own_unlink.string("certificate", true, &refs(&base64)));
+    cases.extend(own_unlink.string("signature", true, &refs(&base64)));
+
+    let admin_unlink = Endpoint {
+        who: Who::Admin,
+        path: "/v1/card-links/unlink",
+        base: json!({"certificate": "MA=="}),
+        style: Style::Typed,
+    };
+    cases.extend(admin_unlink.generic());
+    cases.extend(admin_unlink.string("certificate", true, &refs(&base64)));
 
     let party = Endpoint {
         who: Who::Admin,

@@ -8,15 +8,26 @@ use serde_json::Value;
 
 use crate::cli::AccessLogArgs;
 use crate::outcome::Failure;
-use crate::signing::sign_challenge;
+use crate::signing::{sign_challenge, Binding};
+use card_reader::binding::Purpose;
 
 /// Runs the flow; prints the list on stdout and progress on stderr.
 pub fn run(args: &AccessLogArgs) -> Result<(), Failure> {
     let client =
         ServerClient::for_card_holder(&args.server, Duration::from_secs(args.server_timeout));
-    let signed = sign_challenge(args.reader.as_deref(), args.timeout, args.pin_stdin, || {
-        client.self_challenge()
-    })?;
+    let origin = client.origin()?;
+    let bound = Binding {
+        purpose: Purpose::SelfView,
+        origin: &origin,
+        consents: None,
+    };
+    let signed = sign_challenge(
+        args.reader.as_deref(),
+        args.timeout,
+        args.pin_stdin,
+        &bound,
+        || client.self_challenge(),
+    )?;
     let proof = SelfProof::new(&signed.certificate, &signed.challenge, &signed.signature);
     let limit = args.limit.map(|n| n.to_string());
     let mut page = Vec::new();

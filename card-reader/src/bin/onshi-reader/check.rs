@@ -7,7 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::cli::{CheckArgs, Consent};
 use crate::outcome::Failure;
-use crate::signing::sign_challenge;
+use crate::signing::{sign_challenge, Binding};
+use card_reader::binding::Purpose;
 
 /// Runs the flow; prints the answer on stdout and progress on stderr.
 pub fn run(args: &CheckArgs) -> Result<(), Failure> {
@@ -20,15 +21,26 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     );
     drop(token);
 
-    let signed = sign_challenge(args.reader.as_deref(), args.timeout, args.pin_stdin, || {
-        client.challenge()
-    })?;
+    let origin = client.origin()?;
+    let consents = consents(&args.consent);
+    let bound = Binding {
+        purpose: Purpose::Check,
+        origin: &origin,
+        consents: Some(&consents),
+    };
+    let signed = sign_challenge(
+        args.reader.as_deref(),
+        args.timeout,
+        args.pin_stdin,
+        &bound,
+        || client.challenge(),
+    )?;
     let check = CardCheck::new(
         &signed.certificate,
         &signed.challenge,
         &signed.signature,
         args.date_of_care.clone(),
-        consents(&args.consent),
+        consents,
     );
     let answer = client.check_card(&check)?;
     if args.json {
@@ -50,7 +62,12 @@ fn consents(list: &[Consent]) -> Consents {
 }
 
 fn read_token(args: &CheckArgs) -> Result<Token, Failure> {
-    let raw = match &args.token_file {
+    token_from(args.token_file.as_deref())
+}
+
+/// The facility token from `file`, else from `ONSHI_TOKEN`.
+pub fn token_from(file: Option<&std::path::Path>) -> Result<Token, Failure> {
+    let raw = match file {
         Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             Failure::Input(format!(
                 "cannot read the token file {}: {e}",

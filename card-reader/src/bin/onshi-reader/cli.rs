@@ -20,6 +20,11 @@ pub enum Command {
     Cert(CertArgs),
     /// Check eligibility: card, PIN, server challenge, signature, answer.
     Check(CheckArgs),
+    /// Link the card to its holder's health insurance, from the card's own signed data
+    /// (both PINs; a facility's reader, with its token).
+    Link(LinkArgs),
+    /// Unlink the card from health insurance: the holder, with card and PIN (no token).
+    Unlink(UnlinkArgs),
     /// Show the card holder's own access log: who looked at their data, and when (no token:
     /// the card is the credential).
     AccessLog(AccessLogArgs),
@@ -93,6 +98,57 @@ pub struct AccessLogArgs {
     #[arg(long, default_value_t = 15)]
     pub server_timeout: u64,
     /// Print the server's answer as JSON instead of the list.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct LinkArgs {
+    /// onshi server base URL, e.g. https://onshi.example.jp
+    #[arg(long, env = "ONSHI_SERVER")]
+    pub server: String,
+    /// File holding the facility token; without it the token is taken from ONSHI_TOKEN.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Read the PINs from standard input, one line each (the user-authentication PIN, then the
+    /// input-assistance PIN) instead of prompting without echo.
+    #[arg(long)]
+    pub pin_stdin: bool,
+    /// The holder set both PINs to the same digits: ask (or read) one PIN for both.
+    #[arg(long)]
+    pub same_pin: bool,
+    /// Seconds before a server request gives up.
+    #[arg(long, default_value_t = 15)]
+    pub server_timeout: u64,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct UnlinkArgs {
+    /// onshi server base URL, e.g. https://onshi.example.jp
+    #[arg(long, env = "ONSHI_SERVER")]
+    pub server: String,
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Read the PIN from the first line of standard input instead of prompting without echo.
+    #[arg(long)]
+    pub pin_stdin: bool,
+    /// Seconds before a server request gives up.
+    #[arg(long, default_value_t = 15)]
+    pub server_timeout: u64,
+    /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
 }

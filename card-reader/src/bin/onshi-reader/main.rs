@@ -1,13 +1,15 @@
 //! `onshi-reader`: the reception-desk tool for the My Number card. Lists readers, prints
 //! the card's certificate, runs the card eligibility check against an onshi server, and shows
-//! the card holder their own access log. This file only wires: the flows are in `check` and
-//! `access_log` (their common reader side in `signing`), the desk messages and exit codes in
+//! the card holder their own access log, links a card from its signed data and lets the holder
+//! unlink it. This file only wires: the flows are in `check`, `link` and `access_log` (their
+//! common reader side in `signing`), the desk messages and exit codes in
 //! `outcome`.
 #![forbid(unsafe_code)]
 
 mod access_log;
 mod check;
 mod cli;
+mod link;
 mod outcome;
 mod signing;
 
@@ -26,6 +28,8 @@ fn main() -> ExitCode {
         Command::Readers => list_readers(),
         Command::Cert(args) => print_cert(args.reader.as_deref(), args.timeout),
         Command::Check(args) => check::run(&args),
+        Command::Link(args) => link::run_link(&args),
+        Command::Unlink(args) => link::run_unlink(&args),
         Command::AccessLog(args) => access_log::run(&args),
     };
     match result {

@@ -1,10 +1,12 @@
 //! The part of every card flow that happens at the reader: wait for the card, read its
-//! certificate, verify the PIN, take a challenge from the server and have the card sign it.
+//! certificate, verify the PIN, take a challenge from the server and have the card sign it,
+//! bound to onshi (`card_reader::binding`: the use, the server origin, the nonce, the consents).
 
 use std::io::BufRead as _;
 use std::time::Duration;
 
-use card_reader::server::Challenge;
+use card_reader::binding::{self, Origin, Purpose};
+use card_reader::server::{Challenge, Consents};
 use card_reader::{JpkiCard, Pin, PinStatus, Readers};
 use zeroize::Zeroizing;
 
@@ -20,10 +22,18 @@ pub struct Signed {
 /// Runs the reader side of a card flow. The challenge is asked for only once the PIN is
 /// verified, so it cannot expire while the person types; the card is released (which clears
 /// the verified PIN) before this returns.
+/// What the signature is for: the use, the server's origin and (for a check) the consents.
+pub struct Binding<'a> {
+    pub purpose: Purpose,
+    pub origin: &'a Origin,
+    pub consents: Option<&'a Consents>,
+}
+
 pub fn sign_challenge(
     reader: Option<&str>,
     timeout_secs: u64,
     pin_stdin: bool,
+    bound: &Binding<'_>,
     challenge: impl FnOnce() -> card_reader::Result<Challenge>,
 ) -> Result<Signed, Failure> {
     let readers = Readers::establish()?;
@@ -32,17 +42,18 @@ pub fn sign_challenge(
     let mut card = JpkiCard::open(&readers, &name)?;
     let certificate = card.read_auth_certificate()?;
 
-    match card.pin_status()? {
-        PinStatus::Verified => {}
-        PinStatus::TriesLeft(n) => {
-            eprintln!("PIN: {n} {} left.", if n == 1 { "try" } else { "tries" });
-            let pin = read_pin(pin_stdin)?;
-            card.verify_pin(pin)?;
-        }
+    if let Some(pin) = ask_pin(card.pin_status()?, "PIN", pin_stdin)? {
+        card.verify_pin(pin)?;
     }
 
     let challenge = challenge()?;
-    let signature = card.sign_message(&challenge.nonce)?;
+    let digest = binding::digest(
+        bound.purpose,
+        bound.origin,
+        &challenge.nonce,
+        bound.consents,
+    );
+    let signature = card.sign_sha256(&digest)?;
     // The card is no longer needed: resetting it now clears the verified PIN.
     drop(card);
     Ok(Signed {
@@ -52,9 +63,39 @@ pub fn sign_challenge(
     })
 }
 
+/// Shows the tries left of the PIN called `what` and reads it; `None` when it is verified
+/// already.
+pub fn ask_pin(status: PinStatus, what: &str, from_stdin: bool) -> Result<Option<Pin>, Failure> {
+    if !show_tries(status, what) {
+        return Ok(None);
+    }
+    read_pin(from_stdin, "PIN (4 digits, not shown): ").map(Some)
+}
+
+/// Prints the tries left of the PIN called `what`; `false` when it is verified already.
+pub fn show_tries(status: PinStatus, what: &str) -> bool {
+    match status {
+        PinStatus::Verified => false,
+        PinStatus::TriesLeft(n) => {
+            eprintln!("{what}: {n} {} left.", if n == 1 { "try" } else { "tries" });
+            true
+        }
+    }
+}
+
+/// Reads one PIN and returns it twice: for a holder who set both PINs to the same digits.
+pub fn read_pin_twice(from_stdin: bool, prompt: &str) -> Result<(Pin, Pin), Failure> {
+    let pin = read_pin(from_stdin, prompt)?;
+    // Pin has no Clone (a secret is not copied by accident): parse its digits again.
+    let digits = Zeroizing::new(String::from_utf8_lossy(pin.reveal()).into_owned());
+    let again = Pin::parse(&digits)
+        .map_err(|_| Failure::Input("the PIN must be exactly 4 digits".to_owned()))?;
+    Ok((pin, again))
+}
+
 /// Reads the PIN without echo, asking again (up to 3 times) when it is not 4 digits, so
 /// a typo never costs a card try. With `from_stdin`, one line of standard input.
-fn read_pin(from_stdin: bool) -> Result<Pin, Failure> {
+pub fn read_pin(from_stdin: bool, prompt: &str) -> Result<Pin, Failure> {
     let invalid = || Failure::Input("the PIN must be exactly 4 digits".to_owned());
     if from_stdin {
         let mut line = Zeroizing::new(String::new());
@@ -66,7 +107,7 @@ fn read_pin(from_stdin: bool) -> Result<Pin, Failure> {
     }
     for _ in 0..3 {
         let typed = Zeroizing::new(
-            rpassword::prompt_password("PIN (4 digits, not shown): ")
+            rpassword::prompt_password(prompt)
                 .map_err(|e| Failure::Input(format!("cannot read the PIN: {e}")))?,
         );
         match Pin::parse(typed.trim()) {

@@ -57,6 +57,14 @@ struct Serve {
     /// Be a card without the JPKI application (answers 6A 82).
     #[arg(long)]
     not_jpki: bool,
+    /// Give the card the input-assistance application, for the synthetic My Number in this
+    /// file (12 digits; a file, so the number is in no shell history), signed by the surface
+    /// issuer of the PKI in --pki. Its PIN is --pin.
+    #[arg(long, requires = "pki")]
+    my_number_file: Option<PathBuf>,
+    /// The directory `pki` wrote (for --my-number-file).
+    #[arg(long)]
+    pki: Option<PathBuf>,
     /// Print every APDU and response to stderr (PIN bytes masked).
     #[arg(long)]
     trace: bool,
@@ -104,6 +112,7 @@ fn profile(args: &Serve) -> anyhow::Result<CardProfile> {
                 auth_ca_cert: auth_cert.clone(),
                 auth_cert,
                 auth_key: pki::read_key(key)?,
+                surface: None,
             }
         }
         _ => {
@@ -115,6 +124,31 @@ fn profile(args: &Serve) -> anyhow::Result<CardProfile> {
     if let Some(ca) = &args.ca_cert {
         profile.auth_ca_cert =
             std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
+    }
+    if let (Some(file), Some(dir)) = (&args.my_number_file, &args.pki) {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
+        let number = text.trim();
+        if number.len() != 12 || !number.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("{} does not hold a 12-digit number", file.display());
+        }
+        let facts = card_reader::virtual_card::surface::BasicFacts {
+            name: "架空 太郎".into(),
+            address: "東京都千代田区架空町1-1".into(),
+            birth_date: "19800401".into(),
+            sex: "1".into(),
+        };
+        let issuer_cert = std::fs::read(dir.join("surface-issuer.der"))
+            .with_context(|| format!("read the surface issuer of {}", dir.display()))?;
+        profile.surface = Some(card_reader::virtual_card::surface::build(
+            number,
+            &facts,
+            digits,
+            &pki::read_key(&dir.join("surface-issuer.key.pem"))?,
+            &issuer_cert,
+            &pki::read_key(&dir.join("surface-card.key.pem"))?,
+            card_reader::virtual_card::surface::Tamper::None,
+        )?);
     }
     profile.tries = args.tries.min(AUTH_PIN_TRIES);
     profile.jpki = !args.not_jpki;
