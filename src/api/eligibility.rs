@@ -49,7 +49,7 @@ pub async fn check_one(
     let answer = answers
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
-    note_misses(&state, party.id, std::slice::from_ref(&answer));
+    note_misses(&state, party.id, &[&query], std::slice::from_ref(&answer)).await;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -94,6 +94,11 @@ pub async fn check_batch(
         .with_field("queries")
         .into());
     }
+    // Every query costs what a single check costs (the first was charged on authentication).
+    state
+        .limits
+        .admit(&state.pool, party.id, items.len() as u64 - 1)
+        .await?;
     let today = eligibility::today_in_japan();
     let parsed: Vec<Result<Query, ClientError>> =
         items.iter().map(|item| parse_query(item, today)).collect();
@@ -106,7 +111,7 @@ pub async fn check_batch(
         &valid,
     )
     .await?;
-    note_misses(&state, party.id, &answers);
+    note_misses(&state, party.id, &valid, &answers).await;
     let mut answers = answers.into_iter();
     let results: Vec<BatchItem> = parsed
         .into_iter()
@@ -121,13 +126,27 @@ pub async fn check_batch(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
 }
 
-/// Tells the enumeration watch how many of the answers found nothing.
-fn note_misses(state: &AppState, party_id: i64, answers: &[Answer]) {
-    let misses = answers
+/// Tells the enumeration watch which queries found something.
+pub(super) async fn note_misses(
+    state: &AppState,
+    party_id: i64,
+    queries: &[&Query],
+    answers: &[Answer],
+) {
+    let noted = queries
         .iter()
-        .filter(|a| a.validity == Validity::NoSuchCoverage)
-        .count();
-    state.limits.note_answers(party_id, answers.len(), misses);
+        .zip(answers)
+        .map(|(query, answer)| {
+            (
+                state.limits.key(&query.key()),
+                answer.validity != Validity::NoSuchCoverage,
+            )
+        })
+        .collect();
+    state
+        .limits
+        .note_answers(&state.pool, party_id, noted)
+        .await;
 }
 
 /// Parses one query object into domain types; the first problem found is reported.
