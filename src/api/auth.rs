@@ -121,23 +121,48 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map(|s| s.to_owned()));
-        let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
-            if cfg!(feature = "unguarded-bench") {
-                return Ok(Caller(Party::unguarded_bench()));
-            }
-            let party = authenticate(&state, header).await?;
-            require_bound_certificate(&party, presented)?;
-            state.limits.admit(&state.pool, party.id, 1).await?;
-            Ok(Caller(party))
-        })
+        authenticated(req, Some(1))
     }
+}
+
+/// The authenticated party of a request whose cost is known only from its body (a batch): the
+/// handler charges the limits itself, all at once, with [`super::limits::Limits::admit`].
+pub struct UnchargedCaller(pub Party);
+
+impl FromRequest for UnchargedCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = authenticated(req, None);
+        Box::pin(async move { caller.await.map(|Caller(party)| UnchargedCaller(party)) })
+    }
+}
+
+/// Authenticates the request and charges `cost` queries to the party's limits (`None`: the
+/// handler will).
+fn authenticated(
+    req: &HttpRequest,
+    cost: Option<u64>,
+) -> Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().map(|s| s.to_owned()));
+    let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
+        if cfg!(feature = "unguarded-bench") {
+            return Ok(Caller(Party::unguarded_bench()));
+        }
+        let party = authenticate(&state, header).await?;
+        require_bound_certificate(&party, presented)?;
+        if let Some(cost) = cost {
+            state.limits.admit(&state.pool, party.id, cost).await?;
+        }
+        Ok(Caller(party))
+    })
 }
 
 /// Resolves the Authorization header to its party.

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::auth::{forbidden, Caller};
+use super::auth::{forbidden, Caller, UnchargedCaller};
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
 use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
@@ -63,42 +63,24 @@ enum BatchItem {
 /// Up to 10,000 checks in one request, answered in order; a bad query fails only itself.
 pub async fn check_batch(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: UnchargedCaller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let party = caller.require(&[Role::Facility, Role::Claims])?;
-    if !party.may_batch() {
-        return Err(forbidden(
-            "Batch checks are for claims systems, hospitals, clinics and dental clinics; check each patient with POST /v1/eligibility.",
-        )
-        .into());
-    }
-    let body = read_limited(payload, BATCH_BODY_MAX).await?;
-    let map = json_object(&body)?;
-    only_known(&map, &["queries"])?;
-    let Some(serde_json::Value::Array(items)) = map.get("queries") else {
-        return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "queries.required",
-            "Send {\"queries\": [ ... ]} with 1 to 10,000 queries.",
-        )
-        .with_field("queries")
-        .into());
+    let caller = Caller(caller.0);
+    // Every query costs what a single check costs, charged at once (a batch larger than the
+    // burst is served from a full bucket); a request refused before its queries are known costs
+    // one, as any other request.
+    let party = match caller.require(&[Role::Facility, Role::Claims]) {
+        Ok(party) => party,
+        Err(refused) => {
+            state.limits.admit(&state.pool, caller.0.id, 1).await?;
+            return Err(refused.into());
+        }
     };
-    if items.is_empty() || items.len() > BATCH_MAX {
-        return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "queries.count",
-            "A batch holds 1 to 10,000 queries; split larger ones.",
-        )
-        .with_field("queries")
-        .into());
-    }
-    // Every query costs what a single check costs (the first was charged on authentication).
-    state
-        .limits
-        .admit(&state.pool, party.id, items.len() as u64 - 1)
-        .await?;
+    let items = batch_items(payload, party).await;
+    let cost = items.as_ref().map_or(1, |items| items.len().max(1) as u64);
+    state.limits.admit(&state.pool, party.id, cost).await?;
+    let items = items?;
     let today = eligibility::today_in_japan();
     let parsed: Vec<Result<Query, ClientError>> =
         items.iter().map(|item| parse_query(item, today)).collect();
@@ -124,6 +106,41 @@ pub async fn check_batch(
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// The queries of a batch request from a party allowed to send batches.
+async fn batch_items(
+    payload: web::Payload,
+    party: &crate::parties::Party,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    if !party.may_batch() {
+        return Err(forbidden(
+            "Batch checks are for claims systems, hospitals, clinics and dental clinics; check each patient with POST /v1/eligibility.",
+        )
+        .into());
+    }
+    let body = read_limited(payload, BATCH_BODY_MAX).await?;
+    let mut map = json_object(&body)?;
+    only_known(&map, &["queries"])?;
+    let Some(serde_json::Value::Array(items)) = map.remove("queries") else {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "queries.required",
+            "Send {\"queries\": [ ... ]} with 1 to 10,000 queries.",
+        )
+        .with_field("queries")
+        .into());
+    };
+    if items.is_empty() || items.len() > BATCH_MAX {
+        return Err(ClientError::new(
+            StatusCode::BAD_REQUEST,
+            "queries.count",
+            "A batch holds 1 to 10,000 queries; split larger ones.",
+        )
+        .with_field("queries")
+        .into());
+    }
+    Ok(items)
 }
 
 /// Tells the enumeration watch which queries found something.
