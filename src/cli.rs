@@ -81,10 +81,24 @@ pub enum PartyCommand {
         #[arg(long = "client-cert", value_name = "FILE.pem")]
         client_certs: Vec<PathBuf>,
     },
-    /// Revoke a party's token at once (cached tokens stop within `auth_cache_seconds`).
+    /// Revoke a party's token at once, on every server.
     Revoke {
         #[arg(long)]
         id: i64,
+    },
+    /// List the parties flagged for suspected enumeration (refused until cleared).
+    Flags {
+        /// Also list flags cleared before.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Clear a party's flag after looking into it: its requests are served again, on every server.
+    ClearFlag {
+        #[arg(long)]
+        id: i64,
+        /// Who cleared it and why, kept with the flag.
+        #[arg(long, default_value = "operator")]
+        by: String,
     },
 }
 
@@ -177,6 +191,43 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                 }
             }
         }
+        Command::Party {
+            command: PartyCommand::Flags { all },
+        } => {
+            let client = crate::store::connect(&settings.database_url).await?;
+            let flags = crate::store::limits::flags(&client, all).await?;
+            if flags.is_empty() {
+                println!("no flagged parties");
+            }
+            for flag in flags {
+                let state = match (&flag.cleared_at, &flag.cleared_by) {
+                    (Some(at), by) => format!("cleared {at} by {}", by.as_deref().unwrap_or("?")),
+                    (None, _) => "ACTIVE: refused until cleared".to_owned(),
+                };
+                println!(
+                    "party {} ({}): {} flagged {}: {} distinct misses among {} distinct keys; {state}",
+                    flag.party_id,
+                    flag.party_name.as_deref().unwrap_or("unnamed"),
+                    flag.reason,
+                    flag.flagged_at,
+                    flag.misses,
+                    flag.answers,
+                );
+            }
+            Ok(0)
+        }
+        Command::Party {
+            command: PartyCommand::ClearFlag { id, by },
+        } => {
+            let client = crate::store::connect(&settings.database_url).await?;
+            if crate::store::limits::clear_flag(&client, id, &by).await? {
+                println!("party {id}: flag cleared");
+                Ok(0)
+            } else {
+                println!("party {id} has no active flag");
+                Ok(1)
+            }
+        }
         Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
         Command::Audit {
             command: AuditCommand::Verify,
@@ -221,6 +272,7 @@ async fn load(settings: &Settings, file: PathBuf, batch_id: Option<String>) -> a
     let sender = Sender {
         party_id: None,
         owned: None,
+        statement_timeout: std::time::Duration::ZERO,
     };
     let outcome = enrollment::load(&mut client, reader, &batch_id, sender, link_key).await;
     bar.finish_and_clear();

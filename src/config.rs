@@ -10,10 +10,17 @@
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
 //! | `audit_writers` | `ONSHI_AUDIT_WRITERS` (each its own session and chain lane) | 4 |
-//! | `rate_per_second` | `ONSHI_RATE_PER_SECOND` (per party and process; 0 = no limit) | 50 |
+//! | `rate_per_second` | `ONSHI_RATE_PER_SECOND` (queries per party, shared by every server; 0 = no limit) | 50 |
 //! | `rate_burst` | `ONSHI_RATE_BURST` | 100 |
-//! | `enumeration_misses` | `ONSHI_ENUMERATION_MISSES` (not-found answers a minute that flag a party; 0 = off) | 50 |
-//! | `enumeration_cooloff_seconds` | `ONSHI_ENUMERATION_COOLOFF_SECONDS` | 300 |
+//! | `daily_quota` | `ONSHI_DAILY_QUOTA` (queries per party and Japanese day, every server; 0 = none) | 0 |
+//! | `enumeration_misses` | `ONSHI_ENUMERATION_MISSES` (distinct not-found keys a minute that flag a party; 0 = off) | 50 |
+//! | `enumeration_cooloff_seconds` | `ONSHI_ENUMERATION_COOLOFF_SECONDS` (`Retry-After` of a flagged party, which stays refused until cleared) | 300 |
+//! | `trusted_proxies` | `ONSHI_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks whose `X-Forwarded-For` is believed) | none |
+//! | `upload_concurrency` | `ONSHI_UPLOAD_CONCURRENCY` (enrolment uploads applied at once, all insurers) | 4 |
+//! | `upload_per_party` | `ONSHI_UPLOAD_PER_PARTY` (at once per insurer) | 1 |
+//! | `upload_wait_seconds` | `ONSHI_UPLOAD_WAIT_SECONDS` (longest wait for an upload's turn; then 503) | 30 |
+//! | `upload_deadline_seconds` | `ONSHI_UPLOAD_DEADLINE_SECONDS` (whole upload, body and apply; then 408) | 3600 |
+//! | `upload_max_bytes` | `ONSHI_UPLOAD_MAX_BYTES` (413 beyond) | 4294967296 |
 //! | `jpki_trust_dir` | `ONSHI_JPKI_TRUST_DIR` | none: the card path answers 503 `card.not_configured` |
 //! | `jpki_crl_dir` | `ONSHI_JPKI_CRL_DIR` (every CA of the trust dir needs a current, verified CRL here) | none: every card check answers 503 `card.revocation_unavailable` |
 //! | `trust_reload_seconds` | `ONSHI_TRUST_RELOAD_SECONDS` | 300 |
@@ -57,6 +64,13 @@ pub struct Settings {
     pub rate_burst: u32,
     pub enumeration_misses: u32,
     pub enumeration_cooloff_seconds: u64,
+    pub daily_quota: u64,
+    pub trusted_proxies: Vec<String>,
+    pub upload_concurrency: usize,
+    pub upload_per_party: usize,
+    pub upload_wait_seconds: u64,
+    pub upload_deadline_seconds: u64,
+    pub upload_max_bytes: u64,
     pub jpki_trust_dir: Option<PathBuf>,
     pub jpki_crl_dir: Option<PathBuf>,
     pub trust_reload_seconds: u64,
@@ -91,6 +105,13 @@ impl Default for Settings {
             rate_burst: 100,
             enumeration_misses: 50,
             enumeration_cooloff_seconds: 300,
+            daily_quota: 0,
+            trusted_proxies: Vec::new(),
+            upload_concurrency: 4,
+            upload_per_party: 1,
+            upload_wait_seconds: 30,
+            upload_deadline_seconds: 3600,
+            upload_max_bytes: 4 << 30,
             jpki_trust_dir: None,
             jpki_crl_dir: None,
             trust_reload_seconds: 300,
@@ -123,6 +144,13 @@ impl std::fmt::Debug for Settings {
                 "enumeration_cooloff_seconds",
                 &self.enumeration_cooloff_seconds,
             )
+            .field("daily_quota", &self.daily_quota)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("upload_concurrency", &self.upload_concurrency)
+            .field("upload_per_party", &self.upload_per_party)
+            .field("upload_wait_seconds", &self.upload_wait_seconds)
+            .field("upload_deadline_seconds", &self.upload_deadline_seconds)
+            .field("upload_max_bytes", &self.upload_max_bytes)
             .field("jpki_trust_dir", &self.jpki_trust_dir)
             .field("jpki_crl_dir", &self.jpki_crl_dir)
             .field("trust_reload_seconds", &self.trust_reload_seconds)
@@ -223,6 +251,40 @@ impl Settings {
             &env,
             "ONSHI_ENUMERATION_COOLOFF_SECONDS",
             &mut settings.enumeration_cooloff_seconds,
+        )?;
+        number(&env, "ONSHI_DAILY_QUOTA", &mut settings.daily_quota)?;
+        if let Some(v) = env("ONSHI_TRUSTED_PROXIES") {
+            settings.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        number(
+            &env,
+            "ONSHI_UPLOAD_CONCURRENCY",
+            &mut settings.upload_concurrency,
+        )?;
+        number(
+            &env,
+            "ONSHI_UPLOAD_PER_PARTY",
+            &mut settings.upload_per_party,
+        )?;
+        number(
+            &env,
+            "ONSHI_UPLOAD_WAIT_SECONDS",
+            &mut settings.upload_wait_seconds,
+        )?;
+        number(
+            &env,
+            "ONSHI_UPLOAD_DEADLINE_SECONDS",
+            &mut settings.upload_deadline_seconds,
+        )?;
+        number(
+            &env,
+            "ONSHI_UPLOAD_MAX_BYTES",
+            &mut settings.upload_max_bytes,
         )?;
         if let Some(v) = env("ONSHI_JPKI_TRUST_DIR") {
             settings.jpki_trust_dir = Some(v.into());

@@ -10,7 +10,9 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::AuthCache;
-use crate::api::limits::Limits;
+use crate::api::enrollments::UploadGate;
+use crate::api::limits::address::TrustedProxies;
+use crate::api::limits::{LimitSettings, Limits};
 use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
 use crate::card::binding::Origin;
@@ -73,12 +75,14 @@ impl Application {
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
-            limits: Limits::new(
-                settings.rate_per_second,
-                settings.rate_burst,
-                settings.enumeration_misses,
-                Duration::from_secs(settings.enumeration_cooloff_seconds),
-            ),
+            limits: Limits::new(&LimitSettings {
+                rate_per_second: settings.rate_per_second,
+                rate_burst: settings.rate_burst,
+                daily_quota: settings.daily_quota,
+                enumeration_misses: settings.enumeration_misses,
+                enumeration_retry_after: Duration::from_secs(settings.enumeration_cooloff_seconds),
+                trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)?,
+            }),
             trust: TrustStore::start(
                 settings.jpki_trust_dir.clone(),
                 settings.jpki_crl_dir.clone(),
@@ -96,11 +100,22 @@ impl Application {
             )?,
             origin,
             upload_idle: Duration::from_secs(settings.upload_idle_seconds.max(1)),
+            uploads: UploadGate::new(
+                settings.upload_concurrency,
+                settings.upload_per_party,
+                Duration::from_secs(settings.upload_wait_seconds),
+                Duration::from_secs(settings.upload_deadline_seconds),
+                settings.upload_max_bytes,
+            ),
             challenge_lifetime: chrono::Duration::seconds(
                 i64::try_from(settings.challenge_seconds).unwrap_or(120),
             ),
             health_ids: settings.health_id.open()?.map(Arc::new),
         });
+        crate::api::limits::sync::start(
+            crate::store::session_config(&settings.database_url)?,
+            state.clone(),
+        );
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

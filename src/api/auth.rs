@@ -1,8 +1,10 @@
 //! Bearer-token authentication and role checks.
 //!
 //! The token's hash is looked up in `parties`; a hit is cached in memory for
-//! `auth_cache_seconds`, so a revoked or expired token stops working within that time.
-//! Misses are not cached (random tokens must not fill memory). A party with registered client
+//! `auth_cache_seconds`. A revocation is announced to every server (`NOTIFY`, see
+//! [`super::limits::sync`]) and drops the party from each cache at once; while a server cannot
+//! hear announcements its cache is not used at all. An expired token stops working within
+//! `auth_cache_seconds`. Misses are not cached (random tokens must not fill memory). A party with registered client
 //! certificates must also have presented one of them at the TLS handshake ([`crate::tls`]); the
 //! cache holds the party with its fingerprints, and the comparison runs on every request. An
 //! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
@@ -10,6 +12,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,6 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::{ApiError, ClientError};
-use super::limits::Subject;
 use super::AppState;
 use crate::domain::CertFingerprint;
 use crate::parties::{Party, Role, Token};
@@ -30,6 +32,8 @@ const CACHE_MAX: usize = 100_000;
 pub struct AuthCache {
     ttl: Duration,
     entries: RwLock<HashMap<[u8; 32], (Party, Instant)>>,
+    /// Whether this server hears revocations now; until it does, the cache is not trusted.
+    live: AtomicBool,
 }
 
 impl AuthCache {
@@ -37,10 +41,37 @@ impl AuthCache {
         AuthCache {
             ttl,
             entries: RwLock::new(HashMap::new()),
+            live: AtomicBool::new(false),
         }
     }
 
+    /// Says whether revocations reach this server; turning it off empties the cache.
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::SeqCst);
+        if !live {
+            self.clear();
+        }
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Drops every cached token of the party (it was revoked).
+    pub fn forget_party(&self, party_id: i64) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (party, _)| party.id != party_id);
+    }
+
     fn get(&self, hash: &[u8; 32]) -> Option<Party> {
+        if !self.live.load(Ordering::SeqCst) {
+            return None;
+        }
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries
             .get(hash)
@@ -49,7 +80,7 @@ impl AuthCache {
     }
 
     fn put(&self, hash: [u8; 32], party: Party) {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || !self.live.load(Ordering::SeqCst) {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -90,26 +121,48 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.to_str().map(|s| s.to_owned()));
-        let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
-            if cfg!(feature = "unguarded-bench") {
-                return Ok(Caller(Party::unguarded_bench()));
-            }
-            let party = authenticate(&state, header).await?;
-            require_bound_certificate(&party, presented)?;
-            state
-                .limits
-                .admit(Subject::Party(party.id))
-                .map_err(ClientError::from)?;
-            Ok(Caller(party))
-        })
+        authenticated(req, Some(1))
     }
+}
+
+/// The authenticated party of a request whose cost is known only from its body (a batch): the
+/// handler charges the limits itself, all at once, with [`super::limits::Limits::admit`].
+pub struct UnchargedCaller(pub Party);
+
+impl FromRequest for UnchargedCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = authenticated(req, None);
+        Box::pin(async move { caller.await.map(|Caller(party)| UnchargedCaller(party)) })
+    }
+}
+
+/// Authenticates the request and charges `cost` queries to the party's limits (`None`: the
+/// handler will).
+fn authenticated(
+    req: &HttpRequest,
+    cost: Option<u64>,
+) -> Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().map(|s| s.to_owned()));
+    let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
+        if cfg!(feature = "unguarded-bench") {
+            return Ok(Caller(Party::unguarded_bench()));
+        }
+        let party = authenticate(&state, header).await?;
+        require_bound_certificate(&party, presented)?;
+        if let Some(cost) = cost {
+            state.limits.admit(&state.pool, party.id, cost).await?;
+        }
+        Ok(Caller(party))
+    })
 }
 
 /// Resolves the Authorization header to its party.

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::auth::{forbidden, Caller};
+use super::auth::{forbidden, Caller, UnchargedCaller};
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
 use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
@@ -49,7 +49,7 @@ pub async fn check_one(
     let answer = answers
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
-    note_misses(&state, party.id, std::slice::from_ref(&answer));
+    note_misses(&state, party.id, &[&query], std::slice::from_ref(&answer)).await;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -63,10 +63,56 @@ enum BatchItem {
 /// Up to 10,000 checks in one request, answered in order; a bad query fails only itself.
 pub async fn check_batch(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: UnchargedCaller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let party = caller.require(&[Role::Facility, Role::Claims])?;
+    let caller = Caller(caller.0);
+    // Every query costs what a single check costs, charged at once (a batch larger than the
+    // burst is served from a full bucket); a request refused before its queries are known costs
+    // one, as any other request.
+    let party = match caller.require(&[Role::Facility, Role::Claims]) {
+        Ok(party) => party,
+        Err(refused) => {
+            state.limits.admit(&state.pool, caller.0.id, 1).await?;
+            return Err(refused.into());
+        }
+    };
+    let items = batch_items(payload, party).await;
+    let cost = items.as_ref().map_or(1, |items| items.len().max(1) as u64);
+    state.limits.admit(&state.pool, party.id, cost).await?;
+    let items = items?;
+    let today = eligibility::today_in_japan();
+    let parsed: Vec<Result<Query, ClientError>> =
+        items.iter().map(|item| parse_query(item, today)).collect();
+    let valid: Vec<&Query> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
+    let answers = eligibility::check(
+        &state.pool,
+        &state.audit,
+        party.id,
+        DisclosureKind::EligibilityBatch,
+        &valid,
+    )
+    .await?;
+    note_misses(&state, party.id, &valid, &answers).await;
+    let mut answers = answers.into_iter();
+    let results: Vec<BatchItem> = parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(_) => answers
+                .next()
+                .map(|a| BatchItem::Answer(Box::new(a)))
+                .ok_or_else(|| anyhow::anyhow!("fewer answers than valid queries")),
+            Err(e) => Ok(BatchItem::Error { error: e.body }),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// The queries of a batch request from a party allowed to send batches.
+async fn batch_items(
+    payload: web::Payload,
+    party: &crate::parties::Party,
+) -> Result<Vec<serde_json::Value>, ApiError> {
     if !party.may_batch() {
         return Err(forbidden(
             "Batch checks are for claims systems, hospitals, clinics and dental clinics; check each patient with POST /v1/eligibility.",
@@ -74,9 +120,9 @@ pub async fn check_batch(
         .into());
     }
     let body = read_limited(payload, BATCH_BODY_MAX).await?;
-    let map = json_object(&body)?;
+    let mut map = json_object(&body)?;
     only_known(&map, &["queries"])?;
-    let Some(serde_json::Value::Array(items)) = map.get("queries") else {
+    let Some(serde_json::Value::Array(items)) = map.remove("queries") else {
         return Err(ClientError::new(
             StatusCode::BAD_REQUEST,
             "queries.required",
@@ -94,40 +140,30 @@ pub async fn check_batch(
         .with_field("queries")
         .into());
     }
-    let today = eligibility::today_in_japan();
-    let parsed: Vec<Result<Query, ClientError>> =
-        items.iter().map(|item| parse_query(item, today)).collect();
-    let valid: Vec<&Query> = parsed.iter().filter_map(|p| p.as_ref().ok()).collect();
-    let answers = eligibility::check(
-        &state.pool,
-        &state.audit,
-        party.id,
-        DisclosureKind::EligibilityBatch,
-        &valid,
-    )
-    .await?;
-    note_misses(&state, party.id, &answers);
-    let mut answers = answers.into_iter();
-    let results: Vec<BatchItem> = parsed
-        .into_iter()
-        .map(|p| match p {
-            Ok(_) => answers
-                .next()
-                .map(|a| BatchItem::Answer(Box::new(a)))
-                .ok_or_else(|| anyhow::anyhow!("fewer answers than valid queries")),
-            Err(e) => Ok(BatchItem::Error { error: e.body }),
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(items)
 }
 
-/// Tells the enumeration watch how many of the answers found nothing.
-fn note_misses(state: &AppState, party_id: i64, answers: &[Answer]) {
-    let misses = answers
+/// Tells the enumeration watch which queries found something.
+pub(super) async fn note_misses(
+    state: &AppState,
+    party_id: i64,
+    queries: &[&Query],
+    answers: &[Answer],
+) {
+    let noted = queries
         .iter()
-        .filter(|a| a.validity == Validity::NoSuchCoverage)
-        .count();
-    state.limits.note_answers(party_id, answers.len(), misses);
+        .zip(answers)
+        .map(|(query, answer)| {
+            (
+                state.limits.key(&query.key()),
+                answer.validity != Validity::NoSuchCoverage,
+            )
+        })
+        .collect();
+    state
+        .limits
+        .note_answers(&state.pool, party_id, noted)
+        .await;
 }
 
 /// Parses one query object into domain types; the first problem found is reported.

@@ -1,13 +1,17 @@
 //! `POST /v1/enrollments` (CSV upload, streamed) and `GET /v1/enrollments/{batch id}`.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::auth::Caller;
 use super::error::{ApiError, ClientError};
@@ -17,6 +21,10 @@ use crate::enrollment::{self, LoadError, Outcome, Sender};
 use crate::parties::Role;
 
 /// Loads an insurer's enrolment file, streaming it from the request into the database.
+///
+/// Uploads cannot starve the checks: each waits for its turn ([`UploadGate`]: so many at once in
+/// total and per insurer), takes a pooled connection only once its body is flowing, and has an
+/// overall deadline (which also bounds its statements) and a size cap.
 pub async fn upload(
     state: web::Data<AppState>,
     caller: Caller,
@@ -39,58 +47,85 @@ pub async fn upload(
         .into());
     }
     let batch_id = idempotency_key(&req)?;
+    let gate = &state.uploads;
+    let _turn = gate.turn(party.id).await?;
+    let started = Instant::now();
+    let deadline = started + gate.deadline;
+
+    // Nothing is held for a sender that has not started sending.
+    let first = match next_chunk(&mut payload, state.upload_idle, deadline).await {
+        Next::Chunk(chunk) => chunk,
+        Next::End => Bytes::new(),
+        Next::Failed(error) => return Err(anyhow::anyhow!(error).into()),
+        Next::Stalled => return Err(stalled(state.upload_idle)),
+        Next::Overdue => return Err(overdue(gate.deadline)),
+    };
     let sender = Sender {
         party_id: Some(party.id),
         owned: Some(party.insurer_numbers.clone()),
+        statement_timeout: gate.deadline,
     };
 
     let (chunks, receiver) = mpsc::channel::<std::io::Result<Bytes>>(8);
-    // A file may take minutes to arrive, but not with long silences.
-    let mut stalled = false;
+    let mut refused: Option<ClientError> = None;
     let forward = async {
         // Moved in, so that the reader sees the end of the file when this ends.
         let chunks = chunks;
+        let mut received = first.len() as u64;
+        let mut next = if first.is_empty() {
+            Next::End
+        } else {
+            Next::Chunk(first)
+        };
         loop {
-            let chunk = match tokio::time::timeout(state.upload_idle, payload.next()).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(_) => {
-                    stalled = true;
-                    let _ = chunks
-                        .send(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "the upload stalled",
-                        )))
-                        .await;
+            let chunk = match next {
+                Next::Chunk(chunk) => chunk,
+                Next::End => break,
+                Next::Failed(error) => {
+                    let _ = chunks.send(Err(std::io::Error::other(error))).await;
+                    break;
+                }
+                Next::Stalled | Next::Overdue => {
+                    refused = Some(if matches!(next, Next::Stalled) {
+                        stalled_client(state.upload_idle)
+                    } else {
+                        overdue_client(gate.deadline)
+                    });
+                    let _ = chunks.send(Err(std::io::ErrorKind::TimedOut.into())).await;
                     break;
                 }
             };
-            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            let failed = chunk.is_err();
-            if chunks.send(chunk).await.is_err() || failed {
+            if received > gate.max_bytes {
+                refused = Some(too_large(gate.max_bytes));
+                let _ = chunks
+                    .send(Err(std::io::Error::other("the upload is too large")))
+                    .await;
                 break;
+            }
+            if chunks.send(Ok(chunk)).await.is_err() {
+                // The load has stopped (finished early or failed): it answers for itself.
+                break;
+            }
+            next = next_chunk(&mut payload, state.upload_idle, deadline).await;
+            if let Next::Chunk(chunk) = &next {
+                received += chunk.len() as u64;
             }
         }
     };
-    let mut client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    let load = enrollment::load(
-        &mut client,
-        ChannelReader::new(receiver),
-        &batch_id,
-        sender,
-        state.link_key.clone(),
-    );
-    let ((), outcome) = tokio::join!(forward, load);
-    if stalled {
-        return Err(ClientError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body.timeout",
-            format!(
-                "The upload stopped for more than {} seconds; nothing was applied. Send the file again.",
-                state.upload_idle.as_secs()
-            ),
+    let load = async {
+        let mut client = state.pool.get().await.map_err(anyhow::Error::new)?;
+        enrollment::load(
+            &mut client,
+            ChannelReader::new(receiver),
+            &batch_id,
+            sender,
+            state.link_key.clone(),
         )
-        .into());
+        .await
+    };
+    let ((), outcome) = tokio::join!(forward, load);
+    if let Some(refusal) = refused {
+        return Err(refusal.into());
     }
     match outcome {
         Ok(Outcome::Applied(report) | Outcome::Rejected(report) | Outcome::Repeated(report)) => {
@@ -104,6 +139,143 @@ pub async fn upload(
         .with_field("Idempotency-Key")
         .into()),
         Err(LoadError::Unexpected(error)) => Err(error.into()),
+    }
+}
+
+/// What the next read of the body gave.
+enum Next {
+    Chunk(Bytes),
+    End,
+    Failed(String),
+    /// Nothing arrived for the idle time.
+    Stalled,
+    /// The upload's deadline passed.
+    Overdue,
+}
+
+async fn next_chunk(payload: &mut web::Payload, idle: Duration, deadline: Instant) -> Next {
+    let now = Instant::now();
+    if now >= deadline {
+        return Next::Overdue;
+    }
+    let overdue = deadline - now < idle;
+    match tokio::time::timeout(idle.min(deadline - now), payload.next()).await {
+        Ok(Some(Ok(chunk))) => Next::Chunk(chunk),
+        Ok(Some(Err(error))) => Next::Failed(error.to_string()),
+        Ok(None) => Next::End,
+        Err(_) if overdue => Next::Overdue,
+        Err(_) => Next::Stalled,
+    }
+}
+
+fn stalled_client(idle: Duration) -> ClientError {
+    ClientError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body.timeout",
+        format!(
+            "The upload stopped for more than {} seconds; nothing was applied. Send the file again.",
+            idle.as_secs()
+        ),
+    )
+}
+
+fn stalled(idle: Duration) -> ApiError {
+    stalled_client(idle).into()
+}
+
+fn overdue_client(deadline: Duration) -> ClientError {
+    ClientError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "upload.deadline",
+        format!(
+            "The upload took longer than {} seconds; nothing was applied. Send it again on a \
+             faster link, or split the file.",
+            deadline.as_secs()
+        ),
+    )
+}
+
+fn overdue(deadline: Duration) -> ApiError {
+    overdue_client(deadline).into()
+}
+
+fn too_large(max: u64) -> ClientError {
+    ClientError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body.too_large",
+        format!("An enrolment file may be at most {max} bytes; nothing was applied. Split it."),
+    )
+}
+
+/// Turns for enrolment uploads: so many at once in total and per insurer, each waiting at most
+/// `wait` for its turn.
+pub struct UploadGate {
+    total: Arc<Semaphore>,
+    per_party: usize,
+    parties: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    wait: Duration,
+    pub deadline: Duration,
+    pub max_bytes: u64,
+}
+
+/// An upload's turn; dropping it lets the next one in.
+pub struct Turn {
+    _party: OwnedSemaphorePermit,
+    _total: OwnedSemaphorePermit,
+}
+
+impl UploadGate {
+    pub fn new(
+        total: usize,
+        per_party: usize,
+        wait: Duration,
+        deadline: Duration,
+        max_bytes: u64,
+    ) -> Self {
+        UploadGate {
+            total: Arc::new(Semaphore::new(total.max(1))),
+            per_party: per_party.max(1),
+            parties: Mutex::new(HashMap::new()),
+            wait,
+            deadline: deadline.max(Duration::from_secs(1)),
+            max_bytes,
+        }
+    }
+
+    /// Waits for the party's turn.
+    ///
+    /// # Errors
+    /// 429 `upload.busy` when no turn came within the wait.
+    pub async fn turn(&self, party_id: i64) -> Result<Turn, ClientError> {
+        let party = {
+            let mut parties = self.parties.lock().unwrap_or_else(|p| p.into_inner());
+            parties
+                .entry(party_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_party)))
+                .clone()
+        };
+        let busy = || {
+            ClientError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "upload.busy",
+                "Other enrolment uploads are being applied; send this file again after the \
+                 Retry-After seconds (the same Idempotency-Key is safe to reuse).",
+            )
+            .with_retry_after(self.wait.as_secs().max(1))
+        };
+        let turn = async {
+            let party = party.acquire_owned().await.ok()?;
+            let total = self.total.clone().acquire_owned().await.ok()?;
+            Some(Turn {
+                _party: party,
+                _total: total,
+            })
+        };
+        tokio::time::timeout(self.wait, turn)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(busy)
     }
 }
 

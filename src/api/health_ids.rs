@@ -186,6 +186,14 @@ pub async fn issue(
         &query,
     )
     .await?;
+    // Issuance answers a full eligibility check: the enumeration watch counts it as one.
+    super::eligibility::note_misses(
+        &state,
+        party.id,
+        &[&query],
+        std::slice::from_ref(&issued.eligibility),
+    )
+    .await;
     Ok(HttpResponse::Ok().json(issued))
 }
 
@@ -214,7 +222,11 @@ pub async fn resolve(
     )
     .await;
     let miss = matches!(resolution, Err(HealthIdError::NotFound));
-    state.limits.note_answers(caller.0.id, 1, usize::from(miss));
+    let key = state.limits.key(&(purpose.as_str(), id));
+    state
+        .limits
+        .note_answers(&state.pool, caller.0.id, vec![(key, !miss)])
+        .await;
     Ok(HttpResponse::Ok().json(resolution?))
 }
 

@@ -68,6 +68,7 @@ pub struct AppState {
     /// The longest pause allowed between two pieces of an enrolment upload: a stalled sender
     /// would hold the batch's transaction (and its locks) open.
     pub upload_idle: std::time::Duration,
+    pub uploads: enrollments::UploadGate,
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
 }
 

@@ -140,8 +140,11 @@ impl AuditLog {
     }
 }
 
-/// How long a writer waits before claiming a lane again after its session failed, so that a
-/// database that is down is not hammered with connection attempts (requests meanwhile fail fast).
+/// How long a writer waits before trying to claim a lane again after a claim failed (the
+/// database refused or did not answer), so that a database that is down is not hammered with
+/// connection attempts; requests meanwhile fail fast with 503. The pause runs from the failed
+/// claim only: groups refused during it do not extend it, so a writer under steady traffic
+/// reconnects as soon as the pause is over.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 async fn writer(
@@ -150,7 +153,7 @@ async fn writer(
     batch_max: usize,
 ) {
     let mut lane: Option<Lane> = None;
-    let mut last_failure: Option<tokio::time::Instant> = None;
+    let mut claim_again_at: Option<tokio::time::Instant> = None;
     loop {
         let group = {
             let mut receiver = receiver.lock().await;
@@ -171,16 +174,13 @@ async fn writer(
             group
         };
         let records: Vec<&Disclosure> = group.iter().flat_map(|p| p.records.iter()).collect();
-        let outcome = write(&config, &mut lane, &mut last_failure, &records).await;
+        let outcome = write(&config, &mut lane, &mut claim_again_at, &records).await;
         let outcome = outcome.map_err(|error| {
             tracing::warn!(
                 error = format!("{error:#}"),
                 records = records.len(),
                 "audit write failed"
             );
-            // Whatever failed, the session's view of the tail can no longer be trusted.
-            lane = None;
-            last_failure = Some(tokio::time::Instant::now());
             WriteFailure {
                 unavailable: crate::store::is_unavailable(&error),
                 cause: format!("{error:#}"),
@@ -192,24 +192,55 @@ async fn writer(
     }
 }
 
+/// Appends one group, claiming a lane first when the writer has none. A group whose session was
+/// lost under it (a restart, a failover, `pg_terminate_backend`) is tried once more on a freshly
+/// claimed lane, so that cutting the sessions costs the requests of that moment a short wait
+/// rather than a 503.
 async fn write(
     config: &tokio_postgres::Config,
     lane: &mut Option<Lane>,
-    last_failure: &mut Option<tokio::time::Instant>,
+    claim_again_at: &mut Option<tokio::time::Instant>,
     records: &[&Disclosure],
 ) -> anyhow::Result<()> {
-    let current = match lane {
-        Some(current) if !current.is_closed() => current,
-        _ => {
-            if let Some(at) = last_failure {
-                if at.elapsed() < RECONNECT_PAUSE {
+    let mut retried = false;
+    loop {
+        let current = match lane {
+            Some(current) if !current.is_closed() => current,
+            _ => {
+                if claim_again_at.is_some_and(|at| tokio::time::Instant::now() < at) {
                     anyhow::bail!(std::io::Error::other(
-                        "the audit log's database session failed moments ago"
+                        "the audit log's database could not be reached moments ago"
                     ));
                 }
+                match Lane::claim(config).await {
+                    Ok(claimed) => {
+                        *claim_again_at = None;
+                        lane.insert(claimed)
+                    }
+                    Err(error) => {
+                        *claim_again_at = Some(tokio::time::Instant::now() + RECONNECT_PAUSE);
+                        return Err(error);
+                    }
+                }
             }
-            lane.insert(Lane::claim(config).await?)
+        };
+        let error = match current.append(records).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        // Whatever failed, the session's view of the tail can no longer be trusted.
+        *lane = None;
+        if retried {
+            // The first attempt may have committed before its session was lost: its records
+            // are then stored (every check id is new, so a second insert of them collides).
+            if crate::store::is_unique_violation(&error, "disclosures_check") {
+                return Ok(());
+            }
+            return Err(error);
         }
-    };
-    current.append(records).await
+        if !crate::store::is_unavailable(&error) {
+            return Err(error);
+        }
+        retried = true;
+    }
 }

@@ -29,6 +29,28 @@ pub struct Query {
     pub date_of_care: NaiveDate,
 }
 
+impl Query {
+    /// What identifies the coverage asked about (the date of care aside): two queries with the
+    /// same key ask about the same person.
+    pub fn key(
+        &self,
+    ) -> (
+        &InsurerNumber,
+        Option<&InsuredSymbol>,
+        &InsuredNumber,
+        Option<&BranchNumber>,
+        NaiveDate,
+    ) {
+        (
+            &self.insurer_number,
+            self.symbol.as_ref(),
+            &self.number,
+            self.branch.as_ref(),
+            self.birth_date,
+        )
+    }
+}
+
 /// A coverage that matched a query's key and birth date, with its attributes as of the date of
 /// care. Only [`decide`] looks at these; callers see [`Answer`]s.
 #[derive(Clone, Debug)]

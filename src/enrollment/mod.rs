@@ -38,6 +38,8 @@ pub struct Sender {
     pub party_id: Option<i64>,
     /// Insurer numbers the sender may touch; `None` means any (operator).
     pub owned: Option<BTreeSet<String>>,
+    /// The longest any statement of the batch may run; zero: no limit (operator).
+    pub statement_timeout: std::time::Duration,
 }
 
 /// What became of a batch.
@@ -73,7 +75,7 @@ pub async fn load<R: Read + Send + 'static>(
         drop(tx);
         return repeated(client, batch_id, sender.party_id).await;
     }
-    store::create_staging(&tx).await?;
+    store::create_staging(&tx, sender.statement_timeout).await?;
     let sink = tx
         .copy_in::<_, Bytes>(store::copy_statement().as_str())
         .await
@@ -88,7 +90,10 @@ pub async fn load<R: Read + Send + 'static>(
         };
         parse(source, &ctx, &chunks)
     });
-    let copy = async {
+    // Owns the receiver, so that a COPY that fails (its session lost mid-file) drops it: the
+    // parser's next send then fails and it stops reading, instead of waiting for ever on a full
+    // channel while the sender's body sits unread.
+    let copy = async move {
         futures_util::pin_mut!(sink);
         while let Some(chunk) = receiver.recv().await {
             sink.send(chunk).await.context("sending rows to COPY")?;
@@ -96,7 +101,14 @@ pub async fn load<R: Read + Send + 'static>(
         sink.finish().await.context("finishing COPY")
     };
     let (parsed, copied) = tokio::join!(parser, copy);
-    let parsed = parsed.context("the parser thread failed")??;
+    let parsed = match parsed.context("the parser thread failed")? {
+        Ok(parsed) => parsed,
+        // The parser stops when COPY does: COPY's failure is the cause worth reporting.
+        Err(error) => {
+            copied?;
+            return Err(error.into());
+        }
+    };
     if !parsed.errors.is_empty() {
         drop(tx);
         return reject(

@@ -92,7 +92,10 @@ pub async fn finish_batch(tx: &Transaction<'_>, report: &Report) -> anyhow::Resu
 ///
 /// # Errors
 /// Database failures.
-pub async fn create_staging(tx: &Transaction<'_>) -> anyhow::Result<()> {
+pub async fn create_staging(
+    tx: &Transaction<'_>,
+    statement_timeout: std::time::Duration,
+) -> anyhow::Result<()> {
     let mut ddl = String::from(
         "create temp table staging (line integer not null, change text not null, link bytea",
     );
@@ -100,10 +103,13 @@ pub async fn create_staging(tx: &Transaction<'_>) -> anyhow::Result<()> {
         let ty = if col.is_date() { "date" } else { "text" };
         ddl.push_str(&format!(", {} {ty}", col.name()));
     }
-    // A batch of millions of rows legitimately runs for minutes: lift the request sessions'
-    // statement timeout for this transaction only.
+    // A batch of millions of rows legitimately runs for minutes: the request sessions'
+    // statement timeout gives way, for this transaction only, to the upload's own (0: none).
     ddl.push_str(", round integer not null default 1) on commit drop;");
-    ddl.push_str("set local statement_timeout = 0;");
+    ddl.push_str(&format!(
+        "set local statement_timeout = {};",
+        statement_timeout.as_millis()
+    ));
     ddl.push_str(
         "create temp table load_errors (line integer not null, col text not null, code text not null)
          on commit drop;",

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0006_party_certificates.sql",
         include_str!("../../schema/0006_party_certificates.sql"),
     ),
+    (
+        9,
+        "0009_shared_limits.sql",
+        include_str!("../../schema/0009_shared_limits.sql"),
+    ),
 ];
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.

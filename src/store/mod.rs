@@ -8,6 +8,7 @@ pub mod card;
 pub mod coverage;
 pub mod enrollment;
 pub mod health_id;
+pub mod limits;
 pub mod migrate;
 pub mod parties;
 
@@ -124,6 +125,19 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
             };
         }
         cause.downcast_ref::<std::io::Error>().is_some()
+    })
+}
+
+/// Whether an error is a unique violation of the named constraint (or unique index).
+pub fn is_unique_violation(error: &anyhow::Error, constraint: &str) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+            .is_some_and(|db| {
+                *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+                    && db.constraint() == Some(constraint)
+            })
     })
 }
 

@@ -110,11 +110,15 @@ pub async fn revoke(
     client: &impl tokio_postgres::GenericClient,
     party_id: i64,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    // Announced in the same statement (delivered at commit), so that every server drops the
+    // party from its credential cache at once.
     let row = client
         .query_opt(
-            "update parties set revoked_at = coalesce(revoked_at, now()) where id = $1
-             returning revoked_at",
-            &[&party_id],
+            "with revoked as (
+                 update parties set revoked_at = coalesce(revoked_at, now()) where id = $1
+                 returning id, revoked_at)
+             select revoked_at, pg_notify($2, id::text) from revoked",
+            &[&party_id, &super::limits::PARTY_CHANNEL],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))

@@ -11,21 +11,28 @@ use crate::helpers::{spawn_app_with, Csv, TestApp, INSURER};
 const MASTER_HEX: &str = "6b6579206f6620746865206f6e736869206865616c74682d494420746573747321";
 
 /// Like `spawn_app`, with a health-ID key source (the in-process test key unless PKCS#11).
-async fn spawn_with(mut health_id: KeySettings) -> TestApp {
+async fn spawn_with(
+    mut health_id: KeySettings,
+    configure: impl FnOnce(&mut onshi::config::Settings),
+) -> TestApp {
     let hid_key_file =
         std::env::temp_dir().join(format!("onshi-test-{}.hid", uuid::Uuid::new_v4().simple()));
     if health_id.pkcs11_module.is_none() {
         std::fs::write(&hid_key_file, MASTER_HEX).unwrap();
         health_id.key_file = Some(hid_key_file.clone());
     }
-    let app = spawn_app_with(|settings| settings.health_id = health_id).await;
+    let app = spawn_app_with(|settings| {
+        settings.health_id = health_id;
+        configure(settings);
+    })
+    .await;
     // The key is read at start; the file need not outlive it.
     let _ = std::fs::remove_file(&hid_key_file);
     app
 }
 
 async fn spawn() -> TestApp {
-    spawn_with(KeySettings::default()).await
+    spawn_with(KeySettings::default(), |_| {}).await
 }
 
 fn in_process_keys() -> KeySource {
@@ -360,12 +367,52 @@ async fn the_pkcs11_token_computes_the_ids() {
     assert_ne!(derive("regional-care"), derive("research-db"));
     assert_eq!(format!("{keys:?}"), "Pkcs11(Pkcs11Key(<in token>))");
 
-    let app = spawn_with(settings).await;
+    let app = spawn_with(settings, |_| {}).await;
     let (_, facility) = care_world(&app, 1).await;
     let id = issued_id(&app, &facility, "regional-care", "1").await;
     assert_eq!(issued_id(&app, &facility, "regional-care", "1").await, id);
     assert_eq!(
         resolve(&app, &facility, "regional-care", &id).await.1["status"],
         "active"
+    );
+}
+
+/// Issuance answers an eligibility check and resolution looks a person up: both feed the
+/// enumeration watch, so neither is a way around it.
+#[tokio::test]
+async fn issuing_or_resolving_what_does_not_exist_trips_the_enumeration_watch() {
+    let app = spawn_with(KeySettings::default(), |s| s.enumeration_misses = 3).await;
+    let (admin, facility) = care_world(&app, 3).await;
+    let prober = app.party(Role::Facility, &[]).await;
+    purpose(&app, &admin, "research", &[&facility, &prober]).await;
+    purpose(&app, &admin, "regional-network", &[&prober]).await;
+
+    // Issuing for numbers nobody holds.
+    for n in 0..3 {
+        let (status, body) = issue(&app, &facility, "regional-care", &format!("90{n}")).await;
+        assert_eq!(
+            (status, body["eligibility"]["validity"].clone()),
+            (200, json!(4))
+        );
+    }
+    let (status, body) = issue(&app, &facility, "regional-care", "1").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (429, json!("rate.enumeration_suspected"))
+    );
+
+    // Resolving IDs of another purpose, which name nobody here.
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        ids.push(issued_id(&app, &prober, "research", &n.to_string()).await);
+    }
+    for id in &ids {
+        let (status, _) = resolve(&app, &prober, "regional-network", id).await;
+        assert_eq!(status, 404);
+    }
+    let (status, body) = resolve(&app, &prober, "research", &ids[0]).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (429, json!("rate.enumeration_suspected"))
     );
 }

@@ -23,6 +23,8 @@ pub const FOREIGN_INSURER: &str = "01130012";
 
 pub struct TestApp {
     pub address: String,
+    /// The PostgreSQL server's URL, without a database.
+    pub server: String,
     pub database_url: String,
     pub db_name: String,
     pub link_key_file: std::path::PathBuf,
@@ -32,6 +34,11 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     spawn(false, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], on the PostgreSQL server at `server` (a URL without a database).
+pub async fn spawn_app_on(server: &str, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(server, false, configure).await
 }
 
 /// Like [`spawn_app`], with the JPKI trust store (and CRLs) read from `pki_dir`.
@@ -56,21 +63,29 @@ pub async fn spawn_app_behind_proxy() -> TestApp {
 }
 
 async fn spawn(behind_proxy: bool, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(&pg_server(), behind_proxy, configure).await
+}
+
+async fn spawn_on(
+    server: &str,
+    behind_proxy: bool,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     // Logs only when asked for (RUST_LOG=...), to keep test output readable.
     if std::env::var_os("RUST_LOG").is_some() {
         onshi::telemetry::init(onshi::config::LogFormat::Text);
     }
     let db_name = format!("onshi_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = onshi::store::connect(&format!("{}/postgres", pg_server()))
+    let admin = onshi::store::connect(&format!("{server}/postgres"))
         .await
         .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
     admin
         .batch_execute(&format!("create database {db_name}"))
         .await
         .unwrap();
-    let database_url = format!("{}/{db_name}", pg_server());
+    let database_url = format!("{server}/{db_name}");
     let proxy = if behind_proxy {
-        Some(DbProxy::start(&pg_server()).await)
+        Some(DbProxy::start(server).await)
     } else {
         None
     };
@@ -99,6 +114,7 @@ async fn spawn(behind_proxy: bool, configure: impl FnOnce(&mut Settings)) -> Tes
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        server: server.to_owned(),
         database_url,
         db_name,
         link_key_file,
@@ -110,6 +126,7 @@ async fn spawn(behind_proxy: bool, configure: impl FnOnce(&mut Settings)) -> Tes
 impl Drop for TestApp {
     fn drop(&mut self) {
         let name = self.db_name.clone();
+        let server = self.server.clone();
         let _ = std::fs::remove_file(&self.link_key_file);
         // Drop runs outside async context: a thread with its own runtime drops the database.
         let _ = std::thread::spawn(move || {
@@ -118,8 +135,7 @@ impl Drop for TestApp {
                 .build()
                 .expect("a runtime for cleanup");
             rt.block_on(async {
-                if let Ok(admin) = onshi::store::connect(&format!("{}/postgres", pg_server())).await
-                {
+                if let Ok(admin) = onshi::store::connect(&format!("{server}/postgres")).await {
                     let _ = admin
                         .batch_execute(&format!("drop database if exists {name} with (force)"))
                         .await;
@@ -131,6 +147,24 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Starts another server on this app's database (as a second onshi process would be),
+    /// with the settings adjusted by `configure`; returns its address.
+    pub async fn another_server(&self, configure: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: self.database_url.clone(),
+            pool_size: 4,
+            link_key_file: Some(self.link_key_file.clone()),
+            auth_cache_seconds: 0,
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let app = Application::build(&settings).await.expect("the app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        address
+    }
+
     pub async fn db(&self) -> tokio_postgres::Client {
         onshi::store::connect(&self.database_url).await.unwrap()
     }

@@ -7,6 +7,7 @@ mod batch;
 mod card;
 mod eligibility;
 mod enrollments;
+mod faults;
 mod health;
 mod health_ids;
 mod helpers;

@@ -158,14 +158,28 @@ fn mentions(text: &str, code: &str) -> bool {
     })
 }
 
-/// `(file name, source)` of every `src/api/*.rs`.
+/// `(file name, source)` of every `src/api/*.rs` and `src/api/*/*.rs` (named `dir/file.rs`).
 fn api_sources() -> Vec<(String, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(API_DIR)
-        .expect("src/api is readable")
-        .map(|entry| entry.expect("a directory entry").path())
+    let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .expect("src/api is readable")
+            .map(|entry| entry.expect("a directory entry").path())
+            .collect()
+    };
+    let top = std::path::Path::new(API_DIR);
+    let mut paths = entries(top);
+    for sub in paths.clone().iter().filter(|p| p.is_dir()) {
+        paths.extend(entries(sub));
+    }
+    let mut files: Vec<_> = paths
+        .into_iter()
         .filter(|path| path.extension().is_some_and(|e| e == "rs"))
         .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let name = path
+                .strip_prefix(top)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             (
                 name,
                 std::fs::read_to_string(&path).expect("a readable source"),

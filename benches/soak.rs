@@ -1,0 +1,287 @@
+//! The soak: a mixed load held for minutes at a fixed fraction of the capacity measured first,
+//! to show that nothing drifts (errors, the p99, the server's memory). `ops/bench soak` runs it
+//! against a release server on the benchmark database; it is never part of `ops/test`.
+//!
+//! 1. **Capacity**: `--workers` closed-loop workers send the mix for `--measure-seconds`; the
+//!    requests a second they reach is the capacity.
+//! 2. **Soak**: requests are started at `--fraction` of that rate (open loop: a slow answer does
+//!    not slow the sender) for `--seconds`, with one enrolment upload a minute. Every answer but
+//!    200 is an error (the limits are lifted for the load, so a 429 is one too).
+//!
+//! The mix, per request: single checks, batches of `--batch` queries (each `--batch-share`), and
+//! card checks when `--card-dir` names the card fixtures `ops/bench` prepared (`--card-share`).
+//! Prints one report: counts, errors by status, p50/p99 per kind, and the server's resident
+//! memory (from `/proc/<--pid>/status`) at the start and the end of the soak.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Args {
+    server: String,
+    token: String,
+    insurer_token: String,
+    keys: Vec<Value>,
+    updates: Option<PathBuf>,
+    workers: usize,
+    measure: Duration,
+    soak: Duration,
+    fraction: f64,
+    batch: usize,
+    batch_share: f64,
+    pid: Option<u32>,
+}
+
+fn args() -> Args {
+    let mut map = BTreeMap::new();
+    let mut raw = std::env::args().skip(1).filter(|a| a != "--bench");
+    while let Some(name) = raw.next() {
+        let value = raw.next().unwrap_or_else(|| panic!("{name} needs a value"));
+        map.insert(name.trim_start_matches("--").to_owned(), value);
+    }
+    let get = |name: &str| map.get(name).cloned();
+    let need = |name: &str| get(name).unwrap_or_else(|| panic!("--{name} is required"));
+    let read = |name: &str| std::fs::read_to_string(need(name)).expect("a readable file");
+    let number = |name: &str, default: f64| get(name).map_or(default, |v| v.parse().unwrap());
+    Args {
+        server: need("server"),
+        token: read("token-file").trim().to_owned(),
+        insurer_token: read("insurer-token-file").trim().to_owned(),
+        keys: read("keys")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON query a line"))
+            .collect(),
+        updates: get("updates").map(PathBuf::from),
+        workers: number("workers", 32.0) as usize,
+        measure: Duration::from_secs_f64(number("measure-seconds", 20.0)),
+        soak: Duration::from_secs_f64(number("seconds", 600.0)),
+        fraction: number("fraction", 0.8),
+        batch: number("batch", 100.0) as usize,
+        batch_share: number("batch-share", 0.05),
+        pid: get("pid").map(|p| p.parse().unwrap()),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    Single,
+    Batch,
+    Upload,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: BTreeMap<Kind, Vec<Duration>>,
+    errors: BTreeMap<(Kind, String), u64>,
+}
+
+impl Tally {
+    fn note(&mut self, kind: Kind, took: Duration, outcome: Result<u16, String>) {
+        match outcome {
+            Ok(200) => self.latencies.entry(kind).or_default().push(took),
+            Ok(status) => *self.errors.entry((kind, status.to_string())).or_default() += 1,
+            Err(error) => *self.errors.entry((kind, error)).or_default() += 1,
+        }
+    }
+}
+
+struct Load {
+    http: reqwest::Client,
+    args: Args,
+}
+
+impl Load {
+    fn pick(&self, n: u64) -> Kind {
+        // A fixed, even interleaving (no randomness needed for a mix).
+        let batch_every = (1.0 / self.args.batch_share.max(1e-9)).round() as u64;
+        if self.args.batch_share > 0.0 && n % batch_every == batch_every - 1 {
+            Kind::Batch
+        } else {
+            Kind::Single
+        }
+    }
+
+    async fn send(&self, kind: Kind, n: u64) -> (Duration, Result<u16, String>) {
+        let keys = &self.args.keys;
+        let request = match kind {
+            Kind::Single => self
+                .http
+                .post(format!("{}/v1/eligibility", self.args.server))
+                .bearer_auth(&self.args.token)
+                .json(&keys[n as usize % keys.len()]),
+            Kind::Batch => {
+                let start = n as usize % keys.len();
+                let queries: Vec<&Value> = keys
+                    .iter()
+                    .cycle()
+                    .skip(start)
+                    .take(self.args.batch)
+                    .collect();
+                self.http
+                    .post(format!("{}/v1/eligibility/batch", self.args.server))
+                    .bearer_auth(&self.args.token)
+                    .json(&json!({ "queries": queries }))
+            }
+            Kind::Upload => {
+                let path = self.args.updates.as_ref().expect("an update file");
+                let body = std::fs::read(path).expect("the update file");
+                self.http
+                    .post(format!("{}/v1/enrollments", self.args.server))
+                    .bearer_auth(&self.args.insurer_token)
+                    .header("Content-Type", "text/csv")
+                    .header(
+                        "Idempotency-Key",
+                        format!("soak-{}-{n}", std::process::id()),
+                    )
+                    .body(body)
+            }
+        };
+        let started = Instant::now();
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // The whole body, so that the latency includes it.
+                match response.bytes().await {
+                    Ok(_) => Ok(status),
+                    Err(error) => Err(format!("body: {error}")),
+                }
+            }
+            Err(error) if error.is_timeout() => Err("timeout".into()),
+            Err(error) => Err(format!("transport: {error}")),
+        };
+        (started.elapsed(), outcome)
+    }
+}
+
+fn rss_kib(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let load = Arc::new(Load {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1024)
+            .build()
+            .unwrap(),
+        args: args(),
+    });
+
+    // 1. Capacity, closed loop.
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let until = Instant::now() + load.args.measure;
+    let workers: Vec<_> = (0..load.args.workers)
+        .map(|_| {
+            let (load, counter) = (load.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < until {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if load.send(load.pick(n), n).await.1 == Ok(200) {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for worker in workers {
+        answered += worker.await.unwrap();
+    }
+    let capacity = answered as f64 / load.args.measure.as_secs_f64();
+    let rate = capacity * load.args.fraction;
+    println!(
+        "capacity (closed loop, {} workers, {:?}): {capacity:.0} req/s; soak at {:.0} % = {rate:.0} req/s for {:?}",
+        load.args.workers,
+        load.args.measure,
+        load.args.fraction * 100.0,
+        load.args.soak
+    );
+
+    // 2. The soak, open loop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_start = rss_kib(load.args.pid);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut in_flight = Vec::new();
+    let mut n = 0u64;
+    let mut next_upload = started + Duration::from_secs(30);
+    let mut late = 0u64;
+    while started.elapsed() < load.args.soak {
+        ticker.tick().await;
+        let mut kind = load.pick(n);
+        if load.args.updates.is_some() && Instant::now() >= next_upload {
+            kind = Kind::Upload;
+            next_upload += Duration::from_secs(60);
+        }
+        let (l, t) = (load.clone(), tally.clone());
+        in_flight.push(tokio::spawn(async move {
+            let (took, outcome) = l.send(kind, n).await;
+            t.lock().unwrap().note(kind, took, outcome);
+        }));
+        n += 1;
+        if in_flight.len() >= 4096 {
+            in_flight.retain(|h| !h.is_finished());
+            if in_flight.len() >= 4096 {
+                late += 1;
+            }
+        }
+    }
+    for handle in in_flight {
+        handle.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let rss_end = rss_kib(load.args.pid);
+
+    let mut tally = tally.lock().unwrap();
+    let errors: u64 = tally.errors.values().sum();
+    println!(
+        "soak: {n} requests in {elapsed:.1?} ({:.0} req/s), {errors} errors{}",
+        n as f64 / elapsed.as_secs_f64(),
+        if late > 0 {
+            format!(", the sender fell behind {late} times")
+        } else {
+            String::new()
+        }
+    );
+    for ((kind, status), count) in &tally.errors {
+        println!("    error {kind:?} {status}: {count}");
+    }
+    for (kind, latencies) in tally.latencies.iter_mut() {
+        latencies.sort();
+        println!(
+            "    {kind:?}: {} answered 200, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
+            latencies.len(),
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99),
+            latencies.last().copied().unwrap_or_default()
+        );
+    }
+    match (rss_start, rss_end) {
+        (Some(a), Some(b)) => println!(
+            "    server memory (RSS): {} MiB at the start, {} MiB at the end",
+            a / 1024,
+            b / 1024
+        ),
+        _ => println!("    server memory: not measured (no --pid)"),
+    }
+}
