@@ -8,8 +8,13 @@
 //!    not slow the sender) for `--seconds`, with one enrolment upload a minute. Every answer but
 //!    200 is an error (the limits are lifted for the load, so a 429 is one too).
 //!
-//! The mix, per request: single checks, batches of `--batch` queries (each `--batch-share`), and
-//! card checks when `--card-dir` names the card fixtures `ops/bench` prepared (`--card-share`).
+//! The mix, per request: single checks, batches of `--batch` queries (`--batch-share`), and card
+//! checks (`--card-share`) when `--card-dir` names the synthetic card that
+//! `soak prepare-card DIR` wrote: the trust store and CRLs the server is started with, and the
+//! card's certificate and key. A card check is the desk's whole exchange: a challenge, the
+//! signature over the bound challenge (made here with the card's key, as the card would), the
+//! check. `ops/bench soak` links that certificate to one enrolled person in the database
+//! directly (the link flow itself is what `ops/test` checks).
 //! Prints one report: counts, errors by status, p50/p99 per kind, and the server's resident
 //! memory (from `/proc/<--pid>/status`) at the start and the end of the soak.
 
@@ -32,7 +37,42 @@ struct Args {
     fraction: f64,
     batch: usize,
     batch_share: f64,
+    card: Option<Card>,
+    card_share: f64,
     pid: Option<u32>,
+}
+
+/// The synthetic card of the soak's card checks.
+struct Card {
+    certificate: Vec<u8>,
+    key: rsa::RsaPrivateKey,
+    facility_token: String,
+}
+
+/// `soak prepare-card DIR`: writes a synthetic JPKI (trust store, both CRLs) and one card's
+/// certificate and key into DIR, and prints the card's issuer and serial (hex) for its link.
+fn prepare_card(dir: &std::path::Path) {
+    use der::{Decode, Encode};
+    use rsa::pkcs8::EncodePrivateKey;
+    let pki = card_reader::virtual_card::TestPki::generate().expect("the synthetic PKI");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("root.der"), &pki.root.cert_der).unwrap();
+    std::fs::write(dir.join("user-auth-ca.der"), &pki.user_ca.cert_der).unwrap();
+    std::fs::write(dir.join("user-auth-ca.crl"), &pki.crl_der).unwrap();
+    std::fs::write(dir.join("root-ca.crl"), &pki.root_crl_der).unwrap();
+    let person = &pki.person_valid;
+    std::fs::write(dir.join("card.cert"), &person.cert_der).unwrap();
+    std::fs::write(
+        dir.join("card.key"),
+        person.key.to_pkcs8_der().unwrap().as_bytes(),
+    )
+    .unwrap();
+    let cert = x509_cert::Certificate::from_der(&person.cert_der).unwrap();
+    println!(
+        "{} {}",
+        hex::encode(cert.tbs_certificate.issuer.to_der().unwrap()),
+        hex::encode(cert.tbs_certificate.serial_number.as_bytes())
+    );
 }
 
 fn args() -> Args {
@@ -61,6 +101,19 @@ fn args() -> Args {
         fraction: number("fraction", 0.8),
         batch: number("batch", 100.0) as usize,
         batch_share: number("batch-share", 0.05),
+        card: get("card-dir").map(|dir| {
+            use rsa::pkcs8::DecodePrivateKey;
+            let dir = PathBuf::from(dir);
+            Card {
+                certificate: std::fs::read(dir.join("card.cert")).expect("the card's certificate"),
+                key: rsa::RsaPrivateKey::from_pkcs8_der(
+                    &std::fs::read(dir.join("card.key")).expect("the card's key"),
+                )
+                .expect("a PKCS#8 key"),
+                facility_token: read("facility-token-file").trim().to_owned(),
+            }
+        }),
+        card_share: number("card-share", 0.05),
         pid: get("pid").map(|p| p.parse().unwrap()),
     }
 }
@@ -69,6 +122,7 @@ fn args() -> Args {
 enum Kind {
     Single,
     Batch,
+    Card,
     Upload,
 }
 
@@ -96,17 +150,75 @@ struct Load {
 impl Load {
     fn pick(&self, n: u64) -> Kind {
         // A fixed, even interleaving (no randomness needed for a mix).
-        let batch_every = (1.0 / self.args.batch_share.max(1e-9)).round() as u64;
-        if self.args.batch_share > 0.0 && n % batch_every == batch_every - 1 {
+        let every = |share: f64| (1.0 / share.max(1e-9)).round().max(2.0) as u64;
+        let (batch, card) = (every(self.args.batch_share), every(self.args.card_share));
+        if self.args.batch_share > 0.0 && n % batch == batch - 1 {
             Kind::Batch
+        } else if self.args.card.is_some() && self.args.card_share > 0.0 && n % card == card / 2 {
+            Kind::Card
         } else {
             Kind::Single
         }
     }
 
+    /// A desk's card check: challenge, the card's signature over it, the check.
+    async fn card_check(&self) -> Result<reqwest::Response, reqwest::Error> {
+        use base64::Engine;
+        let card = self.args.card.as_ref().expect("a card");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let challenge: Value = self
+            .http
+            .post(format!("{}/v1/challenges", self.args.server))
+            .bearer_auth(&card.facility_token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let nonce = b64
+            .decode(challenge["nonce"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+        let origin = onshi::card::binding::Origin::parse(&self.args.server).expect("an origin");
+        let digest = onshi::card::binding::digest(
+            onshi::card::binding::Purpose::Check,
+            &origin,
+            &nonce,
+            Some(Default::default()),
+        );
+        let signature = card
+            .key
+            .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+            .expect("signing");
+        self.http
+            .post(format!("{}/v1/eligibility/card", self.args.server))
+            .bearer_auth(&card.facility_token)
+            .json(&json!({
+                "certificate": b64.encode(&card.certificate),
+                "challenge_id": challenge["challenge_id"],
+                "signature": b64.encode(signature),
+            }))
+            .send()
+            .await
+    }
+
     async fn send(&self, kind: Kind, n: u64) -> (Duration, Result<u16, String>) {
         let keys = &self.args.keys;
+        if kind == Kind::Card {
+            let started = Instant::now();
+            let outcome = match self.card_check().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match response.bytes().await {
+                        Ok(_) => Ok(status),
+                        Err(error) => Err(format!("body: {error}")),
+                    }
+                }
+                Err(error) if error.is_timeout() => Err("timeout".into()),
+                Err(error) => Err(format!("transport: {error}")),
+            };
+            return (started.elapsed(), outcome);
+        }
         let request = match kind {
+            Kind::Card => unreachable!("answered above"),
             Kind::Single => self
                 .http
                 .post(format!("{}/v1/eligibility", self.args.server))
@@ -174,6 +286,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    let mut raw = std::env::args().skip(1).filter(|a| a != "--bench");
+    match raw.next().as_deref() {
+        Some("prepare-card") => {
+            prepare_card(std::path::Path::new(&raw.next().expect("prepare-card DIR")));
+            return;
+        }
+        // `cargo test --all-targets` runs every bench target once, without arguments: the soak
+        // needs a server and minutes, so there it only says how it is run.
+        None => {
+            println!("the soak runs against a server: ops/bench soak");
+            return;
+        }
+        Some(_) => {}
+    }
     let load = Arc::new(Load {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
