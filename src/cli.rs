@@ -107,8 +107,12 @@ pub enum CardCommand {
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain; exit 1 naming the first broken record.
+    /// Walk every lane's keyed chain and check it against the latest checkpoints in the witness;
+    /// exit 1 naming each lane and the first record affected by a change, deletion or rollback.
     Verify,
+    /// Print the public key that checks the checkpoints' signatures (hex Ed25519), for anyone
+    /// who keeps or inspects the witness without holding the audit key.
+    PublicKey,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,8 +142,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
     match command {
         Command::Serve => unreachable_serve(),
         Command::Migrate => {
-            let mut client = crate::store::connect(&settings.database_url).await?;
-            let applied = crate::store::migrate::run(&mut client).await?;
+            let applied = migrate(settings).await?;
             println!("{applied} migrations applied");
             Ok(0)
         }
@@ -200,20 +203,67 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
         Command::Audit {
             command: AuditCommand::Verify,
+        } => audit_verify(settings).await,
+        Command::Audit {
+            command: AuditCommand::PublicKey,
         } => {
-            let client = crate::store::connect(&settings.database_url).await?;
-            match crate::store::audit::verify(&client).await? {
-                crate::store::audit::Verdict::Intact { records } => {
-                    println!("audit chain intact: {records} records");
-                    Ok(0)
-                }
-                crate::store::audit::Verdict::BrokenAt { id, reason } => {
-                    println!("audit chain broken at record {id}: {reason}");
-                    Ok(1)
-                }
-            }
+            let key = settings.audit.open_key(&settings.health_id)?;
+            println!("{}", key.checkpoint_signer()?.verifier().to_hex());
+            Ok(0)
         }
     }
+}
+
+/// Applies pending migrations as the schema owner (`migration_database_url`, else
+/// `database_url`).
+async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
+    let mut client = crate::store::connect(settings.migration_url()).await?;
+    crate::store::migrate::run(&mut client).await
+}
+
+async fn audit_verify(settings: &Settings) -> anyhow::Result<i32> {
+    let key = settings.audit.open_key(&settings.health_id)?;
+    let witness = match &settings.audit.witness_dir {
+        Some(dir) => Some(crate::audit::witness::DirWitness::open(dir)?),
+        None => None,
+    };
+    let client = crate::store::connect(&settings.database_url).await?;
+    let report = crate::audit::verify::verify(
+        &client,
+        &key,
+        witness
+            .as_ref()
+            .map(|w| w as &dyn crate::audit::witness::Witness),
+    )
+    .await?;
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    let verdict = if report.intact() {
+        "intact"
+    } else {
+        "NOT intact"
+    };
+    println!(
+        "audit {verdict}: {} records in {} lanes ({} before keyed chains)",
+        report.records, report.lanes, report.unkeyed
+    );
+    match (&report.latest_checkpoint, witness.is_some()) {
+        (Some(at), _) => println!(
+            "checkpoints: {}, the latest of {at}; not yet witnessed: {} records",
+            report.checkpoints, report.not_yet_witnessed
+        ),
+        (None, true) => println!(
+            "no checkpoint yet; not yet witnessed: {} records",
+            report.not_yet_witnessed
+        ),
+        (None, false) => println!(
+            "no witness configured (ONSHI_AUDIT_WITNESS_DIR): deleted newest records and \
+             deleted lanes cannot be detected; not yet witnessed: {} records",
+            report.not_yet_witnessed
+        ),
+    }
+    Ok(if report.intact() { 0 } else { 1 })
 }
 
 fn unreachable_serve() -> anyhow::Result<i32> {
@@ -236,8 +286,8 @@ async fn load(settings: &Settings, file: PathBuf, batch_id: Option<String>) -> a
         .context("progress bar template")?,
     );
     let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, handle));
+    migrate(settings).await?;
     let mut client = crate::store::connect(&settings.database_url).await?;
-    crate::store::migrate::run(&mut client).await?;
     let sender = Sender {
         party_id: None,
         owned: None,
@@ -339,8 +389,8 @@ async fn party_add(settings: &Settings, r: Registration) -> anyhow::Result<i32> 
     )
     .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     let token = Token::generate();
+    migrate(settings).await?;
     let mut client = crate::store::connect(&settings.database_url).await?;
-    crate::store::migrate::run(&mut client).await?;
     let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
     for fingerprint in &party.client_certificates {
         println!("client certificate bound: sha256 {fingerprint}");

@@ -27,6 +27,11 @@
 //! | `tls.cert_file` | `ONSHI_TLS_CERT_FILE` (server certificate chain, PEM) | none: plain HTTP |
 //! | `tls.key_file` | `ONSHI_TLS_KEY_FILE` (server private key, PEM; set with `cert_file`) | none |
 //! | `tls.client_ca_file` | `ONSHI_TLS_CLIENT_CA_FILE` (CAs, PEM; every client must present a certificate chained to one) | none: no client certificates asked for |
+//! | `migration_database_url` | `ONSHI_MIGRATION_DATABASE_URL` (the schema owner: migrations run as it; `database_url` is then the application role `onshi_app`) | none: migrations use `database_url` |
+//! | `audit.key_file` | `ONSHI_AUDIT_KEY_FILE` (hex, at least 32 bytes, mode 600; development) | none: the PKCS#11 token of `health_id` |
+//! | `audit.pkcs11_key_label` | `ONSHI_AUDIT_PKCS11_KEY_LABEL` | `onshi-audit` |
+//! | `audit.witness_dir` | `ONSHI_AUDIT_WITNESS_DIR` (the append-only checkpoint directory) | none: `serve` refuses to start |
+//! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -61,6 +66,8 @@ pub struct Settings {
     pub upload_idle_seconds: u64,
     pub health_id: crate::health_id::keys::KeySettings,
     pub tls: crate::tls::TlsSettings,
+    pub migration_database_url: Option<String>,
+    pub audit: crate::audit::key::AuditSettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -92,6 +99,8 @@ impl Default for Settings {
             upload_idle_seconds: 60,
             health_id: Default::default(),
             tls: Default::default(),
+            migration_database_url: None,
+            audit: Default::default(),
         }
     }
 }
@@ -121,6 +130,11 @@ impl std::fmt::Debug for Settings {
             .field("upload_idle_seconds", &self.upload_idle_seconds)
             .field("health_id", &self.health_id)
             .field("tls", &self.tls)
+            .field(
+                "migration_database_url",
+                &self.migration_database_url.as_deref().map(redact_password),
+            )
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -230,6 +244,10 @@ impl Settings {
         )?;
         settings.health_id.apply_env(&env);
         settings.tls.apply_env(&env);
+        if let Some(v) = env("ONSHI_MIGRATION_DATABASE_URL") {
+            settings.migration_database_url = Some(v);
+        }
+        settings.audit.apply_env(&env)?;
         Ok(settings)
     }
 
@@ -252,6 +270,15 @@ impl Settings {
             );
         };
         LinkKey::from_bytes(bytes).map_err(|e| anyhow::anyhow!("link key: {}", e.message))
+    }
+}
+
+impl Settings {
+    /// The URL migrations run with: the schema owner's when configured.
+    pub fn migration_url(&self) -> &str {
+        self.migration_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
     }
 }
 

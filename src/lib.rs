@@ -17,6 +17,7 @@ pub mod eligibility;
 pub mod enrollment;
 pub mod health_id;
 pub mod parties;
+pub mod secret_file;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod card;
 pub mod coverage;
 pub mod enrollment;
+pub mod errors;
 pub mod health_id;
 pub mod migrate;
 pub mod parties;
