@@ -84,7 +84,10 @@ pub async fn connect_with(
         .context("connecting to the database")?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            tracing::warn!(%error, "database connection ended");
+            tracing::warn!(
+                error = errors::describe(&anyhow::Error::new(error)),
+                "database connection ended"
+            );
         }
     });
     Ok(client)

@@ -258,3 +258,84 @@ async fn the_verify_command_names_the_lane_and_exits_1() {
     assert!(text.contains(&expected), "{text}");
     assert!(text.contains("audit NOT intact"), "{text}");
 }
+
+/// A server stopped with SIGTERM signs a last checkpoint once its in-flight answers (and their
+/// records) are done: nothing it wrote is left unwitnessed.
+#[tokio::test]
+async fn a_stopping_server_witnesses_its_last_records() {
+    let app = crate::helpers::spawn_app().await;
+    app.load(
+        &crate::helpers::Csv::new()
+            .acquire(
+                1,
+                (crate::helpers::INSURER, "12", "3456", "01"),
+                "1980-04-01",
+                "2020-04-01",
+            )
+            .build(),
+    )
+    .await;
+    let token = app.party(onshi::parties::Role::Facility, &[]).await;
+    let witness = app.witness_dir.with_extension("serve");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_onshi"))
+        .arg("serve")
+        .env("ONSHI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", &app.app_database_url)
+        .env("ONSHI_MIGRATION_DATABASE_URL", &app.database_url)
+        .env("ONSHI_LINK_KEY_FILE", &app.link_key_file)
+        .env("ONSHI_AUDIT_KEY_FILE", &app.audit_key_file)
+        .env("ONSHI_AUDIT_WITNESS_DIR", &witness)
+        .env("ONSHI_AUDIT_CHECKPOINT_SECONDS", "3600")
+        .env_remove("ONSHI_CONFIG")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = app.http.get(format!("{address}/readyz")).send().await {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "onshi serve became ready");
+    let q = serde_json::json!({"insurer_number": crate::helpers::INSURER, "symbol": "12",
+                               "number": "3456", "branch": "01", "birth_date": "1980-04-01"});
+    let answer = app
+        .http
+        .post(format!("{address}/v1/eligibility"))
+        .bearer_auth(&token)
+        .json(&q)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        std::fs::read_dir(&witness).unwrap().next().is_none(),
+        "no checkpoint yet"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(server.wait().unwrap().success());
+    let dir = onshi::audit::witness::DirWitness::open(&witness).unwrap();
+    let report = onshi::audit::verify::verify(&app.db().await, &super::audit_key(), Some(&dir))
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&witness).unwrap();
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(
+        (report.records, report.checkpoints, report.not_yet_witnessed),
+        (1, 1, 0)
+    );
+}
