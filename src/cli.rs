@@ -320,7 +320,7 @@ async fn card_link(settings: &Settings, certificate: &std::path::Path) -> anyhow
         .context("reading the individual number")?;
     let number = crate::domain::IndividualNumber::parse(line.trim())
         .map_err(|e| anyhow::anyhow!("individual number: {}", e.message))?;
-    let person_link = number.link(&link_key);
+    let person_link = number.link(&link_key)?;
     drop(number);
     let pool = crate::store::pool(&settings.database_url, 1)?;
     match crate::card::link(&pool, Some(&trust), None, &der, None, &person_link).await {

@@ -27,6 +27,7 @@
 //! | `tls.cert_file` | `ONSHI_TLS_CERT_FILE` (server certificate chain, PEM) | none: plain HTTP |
 //! | `tls.key_file` | `ONSHI_TLS_KEY_FILE` (server private key, PEM; set with `cert_file`) | none |
 //! | `tls.client_ca_file` | `ONSHI_TLS_CLIENT_CA_FILE` (CAs, PEM; every client must present a certificate chained to one) | none: no client certificates asked for |
+//! | `link_key_pkcs11_label` | `ONSHI_LINK_KEY_PKCS11_LABEL` (the link key in the PKCS#11 token of `health_id`; when set, no key file is read) | none |
 //! | `migration_database_url` | `ONSHI_MIGRATION_DATABASE_URL` (the schema owner: migrations run as it; `database_url` is then the application role `onshi_app`) | none: migrations use `database_url` |
 //! | `audit.key_file` | `ONSHI_AUDIT_KEY_FILE` (hex, at least 32 bytes, mode 600; development) | none: the PKCS#11 token of `health_id` |
 //! | `audit.pkcs11_key_label` | `ONSHI_AUDIT_PKCS11_KEY_LABEL` | `onshi-audit` |
@@ -68,6 +69,7 @@ pub struct Settings {
     pub tls: crate::tls::TlsSettings,
     pub migration_database_url: Option<String>,
     pub audit: crate::audit::key::AuditSettings,
+    pub link_key_pkcs11_label: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -101,6 +103,7 @@ impl Default for Settings {
             tls: Default::default(),
             migration_database_url: None,
             audit: Default::default(),
+            link_key_pkcs11_label: None,
         }
     }
 }
@@ -135,6 +138,7 @@ impl std::fmt::Debug for Settings {
                 &self.migration_database_url.as_deref().map(redact_password),
             )
             .field("audit", &self.audit)
+            .field("link_key_pkcs11_label", &self.link_key_pkcs11_label)
             .finish()
     }
 }
@@ -248,28 +252,65 @@ impl Settings {
             settings.migration_database_url = Some(v);
         }
         settings.audit.apply_env(&env)?;
+        if let Some(v) = env("ONSHI_LINK_KEY_PKCS11_LABEL") {
+            settings.link_key_pkcs11_label = Some(v);
+        }
         Ok(settings)
     }
 
-    /// The key that turns a My Number into a person link: from `link_key_file` (hex or raw
-    /// bytes), else from `ONSHI_LINK_KEY` (hex).
+    /// The key that turns a My Number into a person link: inside the PKCS#11 token when
+    /// `link_key_pkcs11_label` is set, else from `link_key_file` (hex or raw bytes; refused when
+    /// other users may read it), else from `ONSHI_LINK_KEY` (hex), which is then removed from the
+    /// process environment so that no child process or later reader finds it there.
     ///
     /// # Errors
-    /// No key configured, an unreadable file, or a key shorter than 32 bytes. The message never
-    /// contains key material.
+    /// No key configured, an unreadable or world-readable file, a key shorter than 32 bytes, or a
+    /// token without the key. The message never contains key material.
     pub fn link_key(&self) -> anyhow::Result<LinkKey> {
+        if let Some(label) = &self.link_key_pkcs11_label {
+            let token = &self.health_id;
+            let module = token
+                .pkcs11_module
+                .as_ref()
+                .context("ONSHI_LINK_KEY_PKCS11_LABEL needs the token: set ONSHI_PKCS11_MODULE")?;
+            let key = crate::health_id::keys::Pkcs11Key::open(
+                module,
+                token
+                    .pkcs11_token_label
+                    .as_deref()
+                    .context("ONSHI_PKCS11_TOKEN_LABEL is required with ONSHI_PKCS11_MODULE")?,
+                token
+                    .pkcs11_pin_file
+                    .as_deref()
+                    .context("ONSHI_PKCS11_PIN_FILE is required with ONSHI_PKCS11_MODULE")?,
+                label,
+            )
+            .context("opening the link key in the PKCS#11 token")?;
+            return Ok(LinkKey::in_token(Box::new(TokenLinkKey(key))));
+        }
         let bytes = if let Some(path) = &self.link_key_file {
-            let raw = std::fs::read(path)
-                .with_context(|| format!("reading the link key file {}", path.display()))?;
-            decode_key_bytes(raw)
+            let raw = crate::secret_file::read(path, "link key file")?;
+            decode_key_bytes(raw.to_vec())
         } else if let Ok(hex) = std::env::var("ONSHI_LINK_KEY") {
-            decode_key_bytes(hex.into_bytes())
+            // Read once at start, before the server spawns anything that reads the environment.
+            std::env::remove_var("ONSHI_LINK_KEY");
+            decode_key_bytes(zeroize::Zeroizing::new(hex).as_bytes().to_vec())
         } else {
             anyhow::bail!(
-                "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits) or ONSHI_LINK_KEY"
+                "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits), \
+                 ONSHI_LINK_KEY_PKCS11_LABEL (a key in the PKCS#11 token) or ONSHI_LINK_KEY"
             );
         };
         LinkKey::from_bytes(bytes).map_err(|e| anyhow::anyhow!("link key: {}", e.message))
+    }
+}
+
+/// The link key inside the token, computing `CKM_SHA256_HMAC` as the health-ID key does.
+struct TokenLinkKey(crate::health_id::keys::Pkcs11Key);
+
+impl crate::domain::TokenMac for TokenLinkKey {
+    fn mac(&self, message: &[u8]) -> anyhow::Result<[u8; 32]> {
+        self.0.mac(message)
     }
 }
 
@@ -284,14 +325,14 @@ impl Settings {
 
 /// A key file holds either hex text (as `ops/demo` writes it) or raw bytes.
 fn decode_key_bytes(raw: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&raw);
-    let trimmed = text.trim();
-    if trimmed.len() >= 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let raw = zeroize::Zeroizing::new(raw);
+    let trimmed = raw.trim_ascii();
+    if trimmed.len() >= 64 && trimmed.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(bytes) = hex::decode(trimmed) {
             return bytes;
         }
     }
-    raw
+    raw.to_vec()
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.

@@ -122,7 +122,7 @@ pub async fn link(
     let certificate = base64_field(&body.certificate, "certificate")?;
     let number = IndividualNumber::parse(&body.individual_number)
         .map_err(|e| ClientError::invalid("individual_number", e))?;
-    let person_link = number.link(&state.link_key);
+    let person_link = number.link(&state.link_key).map_err(ApiError::Unexpected)?;
     drop(number);
     let proof = match (&body.challenge_id, &body.signature) {
         (Some(id), Some(signature)) => {
