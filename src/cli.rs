@@ -57,6 +57,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::health_id::cli::PurposeCommand,
     },
+    /// Manage the person-link key.
+    LinkKey {
+        #[command(subcommand)]
+        command: LinkKeyCommand,
+    },
     /// Check the access audit.
     Audit {
         #[command(subcommand)]
@@ -102,6 +107,17 @@ pub enum CardCommand {
         /// The certificate, DER or PEM (`onshi-reader cert` prints it).
         #[arg(long)]
         certificate: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LinkKeyCommand {
+    /// Import the key of ONSHI_LINK_KEY_FILE into the PKCS#11 token (sensitive, never
+    /// extractable), checking that the token then gives the same links; then set
+    /// ONSHI_LINK_KEY_PKCS11_LABEL to the label and destroy the file.
+    Import {
+        #[arg(long, default_value = "onshi-link")]
+        label: String,
     },
 }
 
@@ -201,6 +217,16 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             command: CardCommand::Link { certificate },
         } => card_link(settings, &certificate).await,
         Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
+        Command::LinkKey {
+            command: LinkKeyCommand::Import { label },
+        } => {
+            crate::link_key::import(settings, &label)?;
+            println!(
+                "link key imported into the token as {label}; set ONSHI_LINK_KEY_PKCS11_LABEL={label} \
+                 and destroy the key file"
+            );
+            Ok(0)
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(settings).await,

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod eligibility;
 pub mod enrollment;
 pub mod health_id;
+pub mod link_key;
 pub mod parties;
 pub mod secret_file;
 pub mod startup;

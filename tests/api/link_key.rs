@@ -160,3 +160,49 @@ fn the_link_key_variable_is_removed_after_reading() {
         .unwrap();
     assert!(status.success());
 }
+
+/// `onshi link-key import` moves an existing key file into the token; the token then gives the
+/// same links, and a second import under the same label is refused.
+#[tokio::test]
+async fn the_import_command_moves_a_key_file_into_the_token() {
+    let token = token_settings();
+    let key: [u8; 32] = rand::random();
+    let path = std::env::temp_dir().join(format!("onshi-import-{}", uuid::Uuid::new_v4()));
+    onshi::secret_file::write_new(&path, hex::encode(key).as_bytes()).unwrap();
+    let label = format!("onshi-link-import-{}", uuid::Uuid::new_v4().simple());
+    let import = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_onshi"))
+            .args(["link-key", "import", "--label", &label])
+            .env("ONSHI_LINK_KEY_FILE", &path)
+            .env_remove("ONSHI_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let first = import();
+    let second = import();
+    // Removes the imported key whatever the assertions below say.
+    let guard = ImportedKey::import(&token, &[0; 32]);
+    let mut found = guard
+        .session
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .unwrap();
+    let in_token = Settings {
+        health_id: token.clone(),
+        link_key_pkcs11_label: Some(label.clone()),
+        ..Settings::default()
+    }
+    .link_key();
+    let links = in_token.map(|k| link_of(&k, 5));
+    for object in found.drain(..) {
+        guard.session.destroy_object(object).unwrap();
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(!second.status.success(), "the label is taken now");
+    let in_file = onshi::domain::LinkKey::from_bytes(key.to_vec()).unwrap();
+    assert_eq!(links.unwrap(), link_of(&in_file, 5));
+}
