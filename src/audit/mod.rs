@@ -23,6 +23,7 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod cli;
 pub mod key;
 pub mod verify;
 pub mod witness;
