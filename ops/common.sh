@@ -84,6 +84,29 @@ ensure_link_key() {
   export ONSHI_LINK_KEY_FILE="$STATE/link.key"
 }
 
+# ensure_audit_key: a local, random audit key for development (a deployment keeps it in the
+# PKCS#11 token, see ops/softhsm) and the witness directory the checkpoints go to.
+ensure_audit_key() {
+  if [ ! -s "$STATE/audit.key" ]; then
+    log "generating a development audit key in $STATE/audit.key"
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STATE/audit.key")
+  fi
+  mkdir -p "$STATE/witness"
+  export ONSHI_AUDIT_KEY_FILE="$STATE/audit.key" ONSHI_AUDIT_WITNESS_DIR="$STATE/witness"
+}
+
+# app_role_url DB: the URL of database DB as the application role onshi_app (the server's role),
+# after letting that role log in (the migrations create it without LOGIN; the local server
+# trusts 127.0.0.1, a real deployment gives it a password instead).
+app_role_url() {
+  psql "$PG_SERVER_URL/postgres" -qc "do \$\$ begin
+      if not exists (select 1 from pg_roles where rolname = 'onshi_app') then create role onshi_app login;
+      elsif not (select rolcanlogin from pg_roles where rolname = 'onshi_app') then alter role onshi_app login;
+      end if; end \$\$" >/dev/null
+  local server="${PG_SERVER_URL#*://}"
+  printf 'postgres://onshi_app@%s/%s\n' "${server#*@}" "$1"
+}
+
 ensure_toolchain() {
   command -v cargo >/dev/null || { echo "cargo is required (install the Rust toolchain)" >&2; exit 1; }
   ensure_packages pkg-config build-essential

@@ -52,10 +52,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::health_id::cli::PurposeCommand,
     },
+    /// Manage the person-link key.
+    LinkKey {
+        #[command(subcommand)]
+        command: LinkKeyCommand,
+    },
     /// Check the access audit.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: crate::audit::cli::AuditCommand,
     },
 }
 
@@ -103,9 +108,14 @@ pub enum PartyCommand {
 }
 
 #[derive(Subcommand)]
-pub enum AuditCommand {
-    /// Walk the hash chain; exit 1 naming the first broken record.
-    Verify,
+pub enum LinkKeyCommand {
+    /// Import the key of ONSHI_LINK_KEY_FILE into the PKCS#11 token (sensitive, never
+    /// extractable), checking that the token then gives the same links; then set
+    /// ONSHI_LINK_KEY_PKCS11_LABEL to the label and destroy the file.
+    Import {
+        #[arg(long, default_value = "onshi-link")]
+        label: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,8 +145,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
     match command {
         Command::Serve => unreachable_serve(),
         Command::Migrate => {
-            let mut client = crate::store::connect(&settings.database_url).await?;
-            let applied = crate::store::migrate::run(&mut client).await?;
+            let applied = migrate(settings).await?;
             println!("{applied} migrations applied");
             Ok(0)
         }
@@ -219,7 +228,8 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         Command::Party {
             command: PartyCommand::ClearFlag { id, by },
         } => {
-            let client = crate::store::connect(&settings.database_url).await?;
+            // The application role may raise flags but not clear them: an operator's session.
+            let client = crate::store::connect(settings.migration_url()).await?;
             if crate::store::limits::clear_flag(&client, id, &by).await? {
                 println!("party {id}: flag cleared");
                 Ok(0)
@@ -229,22 +239,25 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             }
         }
         Command::Purpose { command } => crate::health_id::cli::run(command, settings).await,
-        Command::Audit {
-            command: AuditCommand::Verify,
+        Command::LinkKey {
+            command: LinkKeyCommand::Import { label },
         } => {
-            let client = crate::store::connect(&settings.database_url).await?;
-            match crate::store::audit::verify(&client).await? {
-                crate::store::audit::Verdict::Intact { records } => {
-                    println!("audit chain intact: {records} records");
-                    Ok(0)
-                }
-                crate::store::audit::Verdict::BrokenAt { id, reason } => {
-                    println!("audit chain broken at record {id}: {reason}");
-                    Ok(1)
-                }
-            }
+            crate::link_key::import(settings, &label)?;
+            println!(
+                "link key imported into the token as {label}; set ONSHI_LINK_KEY_PKCS11_LABEL={label} \
+                 and destroy the key file"
+            );
+            Ok(0)
         }
+        Command::Audit { command } => crate::audit::cli::run(command, settings).await,
     }
+}
+
+/// Applies pending migrations as the schema owner (`migration_database_url`, else
+/// `database_url`).
+async fn migrate(settings: &Settings) -> anyhow::Result<usize> {
+    let mut client = crate::store::connect(settings.migration_url()).await?;
+    crate::store::migrate::run(&mut client).await
 }
 
 fn unreachable_serve() -> anyhow::Result<i32> {
@@ -267,8 +280,8 @@ async fn load(settings: &Settings, file: PathBuf, batch_id: Option<String>) -> a
         .context("progress bar template")?,
     );
     let reader = bar.wrap_read(std::io::BufReader::with_capacity(1 << 20, handle));
+    migrate(settings).await?;
     let mut client = crate::store::connect(&settings.database_url).await?;
-    crate::store::migrate::run(&mut client).await?;
     let sender = Sender {
         party_id: None,
         owned: None,
@@ -323,8 +336,8 @@ async fn party_add(settings: &Settings, r: Registration) -> anyhow::Result<i32> 
     )
     .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
     let token = Token::generate();
+    migrate(settings).await?;
     let mut client = crate::store::connect(&settings.database_url).await?;
-    crate::store::migrate::run(&mut client).await?;
     let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
     for fingerprint in &party.client_certificates {
         println!("client certificate bound: sha256 {fingerprint}");

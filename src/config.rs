@@ -37,6 +37,12 @@
 //! | `card_surface_trust_dir` | `ONSHI_CARD_SURFACE_TRUST_DIR` (券面事項 trust anchors: the issuer of the card's input-assistance data) | none: linking answers 503 `card.not_configured` |
 //! | `public_origin` | `ONSHI_PUBLIC_ORIGIN` (the URL readers use; signed into every card proof) | derived: `http(s)://<listen host>:<bound port>` |
 //! | `tls.client_ca_file` | `ONSHI_TLS_CLIENT_CA_FILE` (CAs, PEM; every client must present a certificate chained to one) | none: no client certificates asked for |
+//! | `link_key_pkcs11_label` | `ONSHI_LINK_KEY_PKCS11_LABEL` (the link key in the PKCS#11 token of `health_id`; when set, no key file is read) | none |
+//! | `migration_database_url` | `ONSHI_MIGRATION_DATABASE_URL` (the schema owner: migrations run as it; `database_url` is then the application role `onshi_app`) | none: migrations use `database_url` |
+//! | `audit.key_file` | `ONSHI_AUDIT_KEY_FILE` (hex, at least 32 bytes, mode 600; development) | none: the PKCS#11 token of `health_id` |
+//! | `audit.pkcs11_key_label` | `ONSHI_AUDIT_PKCS11_KEY_LABEL` | `onshi-audit` |
+//! | `audit.witness_dir` | `ONSHI_AUDIT_WITNESS_DIR` (the append-only checkpoint directory) | none: `serve` refuses to start |
+//! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
 //! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
@@ -81,6 +87,9 @@ pub struct Settings {
     pub public_origin: Option<String>,
     pub health_id: crate::health_id::keys::KeySettings,
     pub tls: crate::tls::TlsSettings,
+    pub migration_database_url: Option<String>,
+    pub audit: crate::audit::key::AuditSettings,
+    pub link_key_pkcs11_label: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -122,6 +131,9 @@ impl Default for Settings {
             public_origin: None,
             health_id: Default::default(),
             tls: Default::default(),
+            migration_database_url: None,
+            audit: Default::default(),
+            link_key_pkcs11_label: None,
         }
     }
 }
@@ -161,6 +173,12 @@ impl std::fmt::Debug for Settings {
             .field("public_origin", &self.public_origin)
             .field("health_id", &self.health_id)
             .field("tls", &self.tls)
+            .field(
+                "migration_database_url",
+                &self.migration_database_url.as_deref().map(redact_password),
+            )
+            .field("audit", &self.audit)
+            .field("link_key_pkcs11_label", &self.link_key_pkcs11_label)
             .finish()
     }
 }
@@ -315,41 +333,91 @@ impl Settings {
         }
         settings.health_id.apply_env(&env);
         settings.tls.apply_env(&env);
+        if let Some(v) = env("ONSHI_MIGRATION_DATABASE_URL") {
+            settings.migration_database_url = Some(v);
+        }
+        settings.audit.apply_env(&env)?;
+        if let Some(v) = env("ONSHI_LINK_KEY_PKCS11_LABEL") {
+            settings.link_key_pkcs11_label = Some(v);
+        }
         Ok(settings)
     }
 
-    /// The key that turns a My Number into a person link: from `link_key_file` (hex or raw
-    /// bytes), else from `ONSHI_LINK_KEY` (hex).
+    /// The key that turns a My Number into a person link: inside the PKCS#11 token when
+    /// `link_key_pkcs11_label` is set, else from `link_key_file` (hex or raw bytes; refused when
+    /// other users may read it), else from `ONSHI_LINK_KEY` (hex), which is then removed from the
+    /// process environment so that no child process or later reader finds it there.
     ///
     /// # Errors
-    /// No key configured, an unreadable file, or a key shorter than 32 bytes. The message never
-    /// contains key material.
+    /// No key configured, an unreadable or world-readable file, a key shorter than 32 bytes, or a
+    /// token without the key. The message never contains key material.
     pub fn link_key(&self) -> anyhow::Result<LinkKey> {
+        if let Some(label) = &self.link_key_pkcs11_label {
+            let token = &self.health_id;
+            let module = token
+                .pkcs11_module
+                .as_ref()
+                .context("ONSHI_LINK_KEY_PKCS11_LABEL needs the token: set ONSHI_PKCS11_MODULE")?;
+            let key = crate::health_id::keys::Pkcs11Key::open(
+                module,
+                token
+                    .pkcs11_token_label
+                    .as_deref()
+                    .context("ONSHI_PKCS11_TOKEN_LABEL is required with ONSHI_PKCS11_MODULE")?,
+                token
+                    .pkcs11_pin_file
+                    .as_deref()
+                    .context("ONSHI_PKCS11_PIN_FILE is required with ONSHI_PKCS11_MODULE")?,
+                label,
+            )
+            .context("opening the link key in the PKCS#11 token")?;
+            return Ok(LinkKey::in_token(Box::new(TokenLinkKey(key))));
+        }
         let bytes = if let Some(path) = &self.link_key_file {
-            let raw = std::fs::read(path)
-                .with_context(|| format!("reading the link key file {}", path.display()))?;
-            decode_key_bytes(raw)
+            let raw = crate::secret_file::read(path, "link key file")?;
+            decode_key_bytes(raw.to_vec())
         } else if let Ok(hex) = std::env::var("ONSHI_LINK_KEY") {
-            decode_key_bytes(hex.into_bytes())
+            // Read once at start, before the server spawns anything that reads the environment.
+            std::env::remove_var("ONSHI_LINK_KEY");
+            decode_key_bytes(zeroize::Zeroizing::new(hex).as_bytes().to_vec())
         } else {
             anyhow::bail!(
-                "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits) or ONSHI_LINK_KEY"
+                "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits), \
+                 ONSHI_LINK_KEY_PKCS11_LABEL (a key in the PKCS#11 token) or ONSHI_LINK_KEY"
             );
         };
         LinkKey::from_bytes(bytes).map_err(|e| anyhow::anyhow!("link key: {}", e.message))
     }
 }
 
+/// The link key inside the token, computing `CKM_SHA256_HMAC` as the health-ID key does.
+struct TokenLinkKey(crate::health_id::keys::Pkcs11Key);
+
+impl crate::domain::TokenMac for TokenLinkKey {
+    fn mac(&self, message: &[u8]) -> anyhow::Result<[u8; 32]> {
+        self.0.mac(message)
+    }
+}
+
+impl Settings {
+    /// The URL migrations run with: the schema owner's when configured.
+    pub fn migration_url(&self) -> &str {
+        self.migration_database_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
+    }
+}
+
 /// A key file holds either hex text (as `ops/demo` writes it) or raw bytes.
 fn decode_key_bytes(raw: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&raw);
-    let trimmed = text.trim();
-    if trimmed.len() >= 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let raw = zeroize::Zeroizing::new(raw);
+    let trimmed = raw.trim_ascii();
+    if trimmed.len() >= 64 && trimmed.iter().all(u8::is_ascii_hexdigit) {
         if let Ok(bytes) = hex::decode(trimmed) {
             return bytes;
         }
     }
-    raw
+    raw.to_vec()
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.

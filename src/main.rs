@@ -23,7 +23,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
-            eprintln!("onshi: {e:#}");
+            eprintln!("onshi: {}", onshi::store::errors::describe(&e));
             std::process::ExitCode::FAILURE
         }
     }

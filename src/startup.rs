@@ -22,6 +22,7 @@ use crate::config::Settings;
 pub struct Application {
     port: u16,
     server: Server,
+    audit: AuditLog,
 }
 
 /// The origin readers sign into card proofs: `public_origin`, else derived from `listen` and the
@@ -57,7 +58,8 @@ impl Application {
                 "serving over TLS only"
             );
         }
-        let mut client = crate::store::connect(&settings.database_url).await?;
+        let chain = audit_chain(settings)?;
+        let mut client = crate::store::connect(settings.migration_url()).await?;
         crate::store::migrate::run(&mut client).await?;
         drop(client);
         let pool = crate::store::pool(&settings.database_url, settings.pool_size)?;
@@ -66,12 +68,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let origin = public_origin(settings, tls.is_some(), port)?;
         let reload = Duration::from_secs(settings.trust_reload_seconds.max(1));
+        let audit = AuditLog::start(
+            &settings.database_url,
+            settings.audit_writers,
+            settings.audit_batch_max,
+            chain,
+        )?;
         let state = web::Data::new(AppState {
-            audit: AuditLog::start(
-                &settings.database_url,
-                settings.audit_writers,
-                settings.audit_batch_max,
-            )?,
+            audit: audit.clone(),
             pool,
             link_key,
             auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
@@ -134,18 +138,53 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            audit,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets in-flight requests finish.
+    /// The server's audit log (to checkpoint it on demand).
+    pub fn audit(&self) -> AuditLog {
+        self.audit.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish (and
+    /// with them their audit records) and signs a last checkpoint of the audit lanes.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Err(error) = self.audit.checkpoint().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the final audit checkpoint could not be witnessed"
+            );
+        }
+        served
     }
+}
+
+/// The audit key and witness `serve` requires: without them the audit log could be rewritten
+/// unnoticed, so the server does not start.
+///
+/// # Errors
+/// No audit key or witness directory, or either unusable.
+fn audit_chain(settings: &Settings) -> anyhow::Result<crate::audit::Chain> {
+    let key = settings.audit.open_key(&settings.health_id)?;
+    let dir = settings.audit.witness_dir.as_ref().context(
+        "no audit witness configured: set ONSHI_AUDIT_WITNESS_DIR to the append-only checkpoint directory",
+    )?;
+    let witness = crate::audit::witness::DirWitness::open(dir)?;
+    Ok(crate::audit::Chain {
+        key: Arc::new(key),
+        witness: Some(Arc::new(witness)),
+        checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_seconds.max(1)),
+    })
 }

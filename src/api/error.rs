@@ -113,7 +113,10 @@ impl ResponseError for ApiError {
         let body = match self {
             ApiError::Client(e) => &e.body,
             ApiError::Unavailable(cause) => {
-                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+                tracing::warn!(
+                    error = crate::store::errors::describe(cause),
+                    "database unavailable"
+                );
                 fixed = ErrorBody {
                     code: "service.unavailable".into(),
                     message: "The service cannot reach its database right now. Try again in a few seconds.".into(),
@@ -122,7 +125,10 @@ impl ResponseError for ApiError {
                 &fixed
             }
             ApiError::Unexpected(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "unexpected failure");
+                tracing::error!(
+                    error = crate::store::errors::describe(cause),
+                    "unexpected failure"
+                );
                 fixed = ErrorBody {
                     code: "internal".into(),
                     message: "An internal error occurred. It has been logged; try again or contact the operator.".into(),

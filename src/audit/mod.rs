@@ -15,8 +15,18 @@
 //! chain; `onshi audit verify` walks whatever lanes exist. After any failure the writer drops its
 //! session (and with it the lane) and claims one afresh, reading the tail back from the database:
 //! whether the failed statement committed or not, the chain continues from what is stored.
+//!
+//! Each record's hash is an HMAC under the session's chain key, derived from the audit key
+//! ([`key`]), so nobody without the key can recompute a chain ([`chain`]). The writers keep the
+//! heads of their lanes where the [`checkpoint::Checkpointer`] signs them into the [`witness`]
+//! at intervals and on shutdown; [`verify`] holds the chains against those checkpoints.
 
 pub mod chain;
+pub mod checkpoint;
+pub mod cli;
+pub mod key;
+pub mod verify;
+pub mod witness;
 
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -26,6 +36,9 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
 use crate::store::audit::Lane;
+use checkpoint::{Checkpointer, Heads};
+use key::AuditKey;
+use witness::Witness;
 
 /// What kind of data a check disclosed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,23 +104,77 @@ struct Pending {
 #[derive(Clone)]
 pub struct AuditLog {
     queue: mpsc::Sender<Pending>,
+    checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// What keys the chain and where its checkpoints go.
+pub struct Chain {
+    pub key: Arc<AuditKey>,
+    /// None: no checkpoints (deletions of a lane's newest records then go unnoticed).
+    pub witness: Option<Arc<dyn Witness>>,
+    pub checkpoint_interval: Duration,
+}
+
+/// The writers' shared view: the audit key and their lanes' heads.
+struct LaneContext {
+    key: Arc<AuditKey>,
+    heads: Arc<Heads>,
 }
 
 impl AuditLog {
     /// Starts `writers` writer tasks on the current runtime, each with its own database session
-    /// (opened on first use, so this succeeds without a database). They end when every handle is
-    /// dropped, after writing what is queued.
+    /// (opened on first use, so this succeeds without a database), and the checkpointer. They
+    /// end when every handle is dropped, after writing what is queued.
     ///
     /// # Errors
-    /// A malformed database URL.
-    pub fn start(database_url: &str, writers: usize, batch_max: usize) -> anyhow::Result<Self> {
+    /// A malformed database URL, or a key source that cannot give the checkpoint key.
+    pub fn start(
+        database_url: &str,
+        writers: usize,
+        batch_max: usize,
+        chain: Chain,
+    ) -> anyhow::Result<Self> {
         let config = crate::store::session_config(database_url)?;
+        let heads = Arc::new(Heads::default());
+        let checkpointer = match chain.witness {
+            Some(witness) => {
+                let signer = chain.key.checkpoint_signer()?;
+                let checkpointer = Arc::new(Checkpointer::new(heads.clone(), signer, witness));
+                Checkpointer::run_every(&checkpointer, chain.checkpoint_interval);
+                Some(checkpointer)
+            }
+            None => None,
+        };
+        let context = Arc::new(LaneContext {
+            key: chain.key,
+            heads,
+        });
         let (queue, receiver) = mpsc::channel(4096);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..writers.max(1) {
-            tokio::spawn(writer(config.clone(), receiver.clone(), batch_max.max(1)));
+            tokio::spawn(writer(
+                config.clone(),
+                context.clone(),
+                receiver.clone(),
+                batch_max.max(1),
+            ));
         }
-        Ok(AuditLog { queue })
+        Ok(AuditLog {
+            queue,
+            checkpointer,
+        })
+    }
+
+    /// Signs the heads of this server's lanes into the witness now (also done at intervals and
+    /// on shutdown); the new checkpoint's name, or None when nothing moved since the last one.
+    ///
+    /// # Errors
+    /// No witness is configured, or it failed.
+    pub async fn checkpoint(&self) -> anyhow::Result<Option<String>> {
+        match &self.checkpointer {
+            Some(checkpointer) => checkpointer.checkpoint().await,
+            None => anyhow::bail!("no audit witness is configured"),
+        }
     }
 
     /// Records the disclosures durably; returns once they are committed.
@@ -149,6 +216,7 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 async fn writer(
     config: tokio_postgres::Config,
+    context: Arc<LaneContext>,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     batch_max: usize,
 ) {
@@ -174,16 +242,16 @@ async fn writer(
             group
         };
         let records: Vec<&Disclosure> = group.iter().flat_map(|p| p.records.iter()).collect();
-        let outcome = write(&config, &mut lane, &mut claim_again_at, &records).await;
+        let outcome = write(&config, &context, &mut lane, &mut claim_again_at, &records).await;
         let outcome = outcome.map_err(|error| {
             tracing::warn!(
-                error = format!("{error:#}"),
+                error = crate::store::errors::describe(&error),
                 records = records.len(),
                 "audit write failed"
             );
             WriteFailure {
                 unavailable: crate::store::is_unavailable(&error),
-                cause: format!("{error:#}"),
+                cause: crate::store::errors::describe(&error),
             }
         });
         for pending in group {
@@ -198,6 +266,7 @@ async fn writer(
 /// rather than a 503.
 async fn write(
     config: &tokio_postgres::Config,
+    context: &LaneContext,
     lane: &mut Option<Lane>,
     claim_again_at: &mut Option<tokio::time::Instant>,
     records: &[&Disclosure],
@@ -212,7 +281,7 @@ async fn write(
                         "the audit log's database could not be reached moments ago"
                     ));
                 }
-                match Lane::claim(config).await {
+                match Lane::claim(config, &context.key, context.heads.clone()).await {
                     Ok(claimed) => {
                         *claim_again_at = None;
                         lane.insert(claimed)

@@ -82,8 +82,10 @@ pub async fn link(
     let digest = binding::digest(Purpose::Link, trust.origin, &nonce, None);
     let number =
         surface::verify(anchors, &proof.surface, &digest, now).map_err(CardError::Surface)?;
+    // A key source that fails (the token unreachable) is the service's fault, not the card's.
     let person_link = number.link(link_key);
     drop(number);
+    let person_link = person_link.map_err(CardError::Unexpected)?;
     let person_id = match store::person_by_link(&client, person_link.as_bytes()).await? {
         Some(id)
             if !crate::store::coverage::candidates_of_person(&client, id, today_in_japan())

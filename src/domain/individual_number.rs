@@ -50,13 +50,27 @@ impl IndividualNumber {
         Ok(number)
     }
 
-    /// The link under `key`: HMAC-SHA256(key, "onshi/person-link/v1\0" || the 12 digits).
-    pub fn link(&self, key: &LinkKey) -> PersonLink {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.bytes)
-            .expect("HMAC-SHA256 accepts keys of any length");
-        mac.update(LINK_CONTEXT);
-        mac.update(&self.digits);
-        PersonLink(mac.finalize().into_bytes().into())
+    /// The link under `key`: HMAC-SHA256(key, "onshi/person-link/v1\0" || the 12 digits), in
+    /// process or inside the PKCS#11 token that holds the key; the same value either way.
+    ///
+    /// # Errors
+    /// The token failed (an in-process key never fails).
+    pub fn link(&self, key: &LinkKey) -> anyhow::Result<PersonLink> {
+        match &key.source {
+            KeySource::InProcess(bytes) => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(bytes)
+                    .expect("HMAC-SHA256 accepts keys of any length");
+                mac.update(LINK_CONTEXT);
+                mac.update(&self.digits);
+                Ok(PersonLink(mac.finalize().into_bytes().into()))
+            }
+            KeySource::Token(token) => {
+                let mut message = Zeroizing::new([0u8; LINK_CONTEXT.len() + 12]);
+                message[..LINK_CONTEXT.len()].copy_from_slice(LINK_CONTEXT);
+                message[LINK_CONTEXT.len()..].copy_from_slice(&self.digits);
+                token.mac(message.as_ref()).map(PersonLink)
+            }
+        }
     }
 }
 
@@ -74,10 +88,22 @@ impl fmt::Debug for IndividualNumber {
     }
 }
 
-/// The secret key of the person link. At least 32 bytes, the HMAC-SHA256 block security level.
-#[derive(Zeroize, ZeroizeOnDrop)]
+/// An HMAC-SHA256 key held by a PKCS#11 token: the token computes the MAC, the key never leaves.
+pub trait TokenMac: Send + Sync {
+    /// # Errors
+    /// The token refused or failed.
+    fn mac(&self, message: &[u8]) -> anyhow::Result<[u8; 32]>;
+}
+
+/// The secret key of the person link: bytes in process (at least 32, the HMAC-SHA256 block
+/// security level; wiped on drop), or a key inside a PKCS#11 token.
 pub struct LinkKey {
-    bytes: Vec<u8>,
+    source: KeySource,
+}
+
+enum KeySource {
+    InProcess(Zeroizing<Vec<u8>>),
+    Token(Box<dyn TokenMac>),
 }
 
 impl LinkKey {
@@ -88,14 +114,16 @@ impl LinkKey {
     /// `required` when empty, `format` when shorter than [`Self::MIN_LEN`]. The bytes are wiped
     /// either way.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, Invalid> {
-        let key = Self { bytes };
-        if key.bytes.is_empty() {
+        let bytes = Zeroizing::new(bytes);
+        if bytes.is_empty() {
             return Err(Invalid::required("the link key is required"));
         }
-        if key.bytes.len() < Self::MIN_LEN {
+        if bytes.len() < Self::MIN_LEN {
             return Err(Invalid::format("the link key must be at least 32 bytes"));
         }
-        Ok(key)
+        Ok(Self {
+            source: KeySource::InProcess(bytes),
+        })
     }
 
     /// A key written in hexadecimal (64 or more hex digits).
@@ -107,11 +135,21 @@ impl LinkKey {
             .map_err(|_| Invalid::format("the link key must be written in hexadecimal"))?;
         Self::from_bytes(bytes)
     }
+
+    /// The key inside a token.
+    pub fn in_token(token: Box<dyn TokenMac>) -> Self {
+        Self {
+            source: KeySource::Token(token),
+        }
+    }
 }
 
 impl fmt::Debug for LinkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("LinkKey(<redacted>)")
+        f.write_str(match self.source {
+            KeySource::InProcess(_) => "LinkKey(<redacted>)",
+            KeySource::Token(_) => "LinkKey(<in token>)",
+        })
     }
 }
 
@@ -193,17 +231,17 @@ mod tests {
             <Hmac<Sha256> as Mac>::new_from_slice(&(0u8..32).collect::<Vec<_>>()).unwrap();
         mac.update(b"onshi/person-link/v1\0983205673214");
         let expected: [u8; 32] = mac.finalize().into_bytes().into();
-        assert_eq!(n.link(&key()).as_bytes(), &expected);
+        assert_eq!(n.link(&key()).unwrap().as_bytes(), &expected);
         // A different key gives a different link.
         let other = LinkKey::from_bytes(vec![7; 32]).unwrap();
-        assert_ne!(n.link(&key()), n.link(&other));
+        assert_ne!(n.link(&key()).unwrap(), n.link(&other).unwrap());
         // Debug of the link is a short prefix only.
-        let shown = format!("{:?}", n.link(&key()));
+        let shown = format!("{:?}", n.link(&key()).unwrap());
         assert_eq!(
             shown,
             format!("PersonLink({}…)", hex::encode(&expected[..4]))
         );
-        assert_eq!(PersonLink::from_bytes(expected), n.link(&key()));
+        assert_eq!(PersonLink::from_bytes(expected), n.link(&key()).unwrap());
     }
 
     #[test]

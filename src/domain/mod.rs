@@ -56,7 +56,7 @@ pub use codes::{
     Sex,
 };
 pub use facility::{FacilityCode, FacilityKind};
-pub use individual_number::{IndividualNumber, LinkKey, PersonLink};
+pub use individual_number::{IndividualNumber, LinkKey, PersonLink, TokenMac};
 pub use insurer::InsurerNumber;
 pub use person::{parse_date, Address, KanaName, PersonName, Postcode};
 pub use public_expense::{PublicExpensePayerNumber, PublicExpenseRecipientNumber};

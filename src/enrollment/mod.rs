@@ -87,6 +87,7 @@ pub async fn load<R: Read + Send + 'static>(
         let ctx = RowContext {
             link_key: &link_key,
             owned: owned.as_ref(),
+            key_failure: Default::default(),
         };
         parse(source, &ctx, &chunks)
     });
@@ -270,6 +271,9 @@ fn parse(
             continue;
         }
         if let Err(line_errors) = row::encode(&layout, &record, line, ctx, &mut buffer) {
+            if let Some(failure) = ctx.key_failure.take() {
+                return Err(failure.context("computing a person link"));
+            }
             errors.extend(line_errors);
         }
         if !errors.is_empty() {

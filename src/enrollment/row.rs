@@ -84,6 +84,9 @@ pub struct RowContext<'a> {
     pub link_key: &'a LinkKey,
     /// The insurer numbers the sender owns; `None` for an operator loading from the command line.
     pub owned: Option<&'a BTreeSet<String>>,
+    /// Set when the link key's token failed: the load must then fail as a whole (not as a bad
+    /// line), and the caller looks here after each line.
+    pub key_failure: std::cell::RefCell<Option<anyhow::Error>>,
 }
 
 const MAX_FREE_TEXT: usize = 100;
@@ -145,7 +148,13 @@ pub fn encode(
         }
         if col == Col::IndividualNumber {
             match IndividualNumber::parse(raw) {
-                Ok(number) => link_hex = Some(hex::encode(number.link(ctx.link_key).as_bytes())),
+                Ok(number) => match number.link(ctx.link_key) {
+                    Ok(link) => link_hex = Some(hex::encode(link.as_bytes())),
+                    Err(error) => {
+                        *ctx.key_failure.borrow_mut() = Some(error);
+                        fail(col, "unavailable", "The link key could not be used.");
+                    }
+                },
                 Err(invalid) => fail(col, invalid.kind, invalid.message),
             }
             continue;
@@ -377,6 +386,7 @@ mod tests {
         let ctx = RowContext {
             link_key: &key,
             owned,
+            key_failure: Default::default(),
         };
         let mut out = Vec::new();
         encode(&layout(), &record(pairs), 2, &ctx, &mut out)?;

@@ -1,7 +1,9 @@
 //! Applies the ordered SQL migrations of `schema/`, each in its own transaction.
 //!
 //! The files are compiled into the binary so that a deployed `onshi` carries exactly the schema it
-//! was built for. An advisory lock keeps two servers starting at once from racing.
+//! was built for. An advisory lock keeps two servers starting at once from racing. They run as the
+//! schema's owner (`migration_database_url`); the server itself connects as the application role
+//! `onshi_app`, which each migration grants what it needs on the tables it creates.
 
 use anyhow::Context;
 use tokio_postgres::Client;
@@ -39,11 +41,32 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../schema/0006_party_certificates.sql"),
     ),
     (
+        8,
+        "0008_audit_keys_roles.sql",
+        include_str!("../../schema/0008_audit_keys_roles.sql"),
+    ),
+    (
         9,
         "0009_shared_limits.sql",
         include_str!("../../schema/0009_shared_limits.sql"),
     ),
 ];
+
+/// Creates the application role before any migration runs, so that every migration's guarded
+/// `grant ... to onshi_app` finds it (0008 creates it too, for a database migrated by hand).
+/// Roles are cluster-wide and other databases may be migrating at the same moment: a concurrent
+/// creation is not an error. A migrating role without CREATEROLE, where the operator has not
+/// created the role, is left to 0008 to report.
+const ENSURE_APP_ROLE: &str = "
+do $$
+begin
+    if not exists (select 1 from pg_roles where rolname = 'onshi_app') then
+        create role onshi_app nologin;
+    end if;
+exception
+    when duplicate_object or unique_violation or insufficient_privilege then null;
+end
+$$";
 
 /// An arbitrary constant shared by every onshi process: the key of the migration lock.
 const MIGRATION_LOCK: i64 = 0x6f6e_7368_695f_6d69;
@@ -75,7 +98,10 @@ pub async fn run(client: &mut Client) -> anyhow::Result<usize> {
         .execute("select pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .context("taking the migration lock")?;
-    let result = apply_pending(client).await;
+    let result = match client.batch_execute(ENSURE_APP_ROLE).await {
+        Ok(()) => apply_pending(client).await,
+        Err(e) => Err(anyhow::Error::new(e).context("creating the application role")),
+    };
     client
         .execute("select pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod card;
 pub mod coverage;
 pub mod enrollment;
+pub mod errors;
 pub mod health_id;
 pub mod limits;
 pub mod migrate;
@@ -84,7 +85,10 @@ pub async fn connect_with(
         .context("connecting to the database")?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
-            tracing::warn!(%error, "database connection ended");
+            tracing::warn!(
+                error = errors::describe(&anyhow::Error::new(error)),
+                "database connection ended"
+            );
         }
     });
     Ok(client)

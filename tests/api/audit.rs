@@ -1,10 +1,20 @@
+//! The keyed audit chain: what an insider with the application role's rights, or the owner's,
+//! can do to it, and that `verify` catches each. Witness tamperings are in `audit/witness.rs`,
+//! the roles' rights in `audit/roles.rs`, the key sources in `audit/keys.rs`.
+
+mod keys;
+mod roles;
+mod witness;
+
+use onshi::audit::chain::{self, ChainKey, GENESIS};
+use onshi::audit::verify::{Problem, Report};
 use onshi::parties::Role;
-use onshi::store::audit::{verify, Verdict};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Csv, INSURER};
+use crate::helpers::{spawn_app, Csv, TestApp, INSURER, TEST_AUDIT_KEY};
 
-async fn app_with_checks() -> crate::helpers::TestApp {
+/// A server with one person and six answered checks (six audit records).
+pub(crate) async fn app_with_checks() -> (TestApp, String) {
     let app = spawn_app().await;
     app.load(
         &Csv::new()
@@ -13,58 +23,168 @@ async fn app_with_checks() -> crate::helpers::TestApp {
     )
     .await;
     let token = app.party(Role::Facility, &[]).await;
-    for birth in [
-        "1980-04-01",
-        "1980-04-02",
-        "1980-04-01",
-        "1980-04-03",
-        "1980-04-01",
-        "1980-04-01",
-    ] {
+    check(&app, &token, 6).await;
+    (app, token)
+}
+
+/// Answers `n` eligibility checks (each one audit record).
+pub(crate) async fn check(app: &TestApp, token: &str, n: usize) {
+    for i in 0..n {
+        let birth = if i % 3 == 1 {
+            "1980-04-02"
+        } else {
+            "1980-04-01"
+        };
         let q = json!({"insurer_number": INSURER, "symbol": "12", "number": "3456", "branch": "01",
                        "birth_date": birth});
         assert_eq!(
-            app.post_json("/v1/eligibility", &token, &q).await.status(),
+            app.post_json("/v1/eligibility", token, &q).await.status(),
             200
         );
     }
-    app
+}
+
+pub(crate) fn audit_key() -> onshi::audit::key::AuditKey {
+    onshi::audit::key::AuditKey::from_bytes(zeroize::Zeroizing::new(
+        hex::decode(TEST_AUDIT_KEY).unwrap(),
+    ))
+    .unwrap()
+}
+
+/// `onshi audit verify` as an investigator runs it: the audit key, the witness, reading as the
+/// owner.
+pub(crate) async fn verify(app: &TestApp) -> Report {
+    let witness = onshi::audit::witness::DirWitness::open(&app.witness_dir).unwrap();
+    onshi::audit::verify::verify(&app.db().await, &audit_key(), Some(&witness))
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn nth_id(db: &tokio_postgres::Client, n: i64) -> i64 {
+    db.query_one(
+        "select id from disclosures order by id offset $1 limit 1",
+        &[&n],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+fn broken_at(report: &Report) -> Option<(i16, i64, &'static str)> {
+    match report.problems.as_slice() {
+        [Problem::Broken { lane, id, reason }] => Some((*lane, *id, reason)),
+        _ => None,
+    }
 }
 
 #[tokio::test]
-async fn an_untouched_chain_verifies() {
-    let app = app_with_checks().await;
-    assert_eq!(
-        verify(&app.db().await).await.unwrap(),
-        Verdict::Intact { records: 6 }
-    );
-}
-
-#[tokio::test]
-async fn a_changed_record_is_caught() {
-    let app = app_with_checks().await;
-    let db = app.db().await;
-    let id: i64 = db
+async fn an_untouched_chain_verifies_keyed() {
+    let (app, _) = app_with_checks().await;
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!((report.records, report.unkeyed), (6, 0));
+    let epochs: i64 = app
+        .db()
+        .await
         .query_one(
-            "select id from disclosures order by id offset 2 limit 1",
+            "select count(*) from disclosures where key_epoch is null",
             &[],
         )
         .await
         .unwrap()
         .get(0);
+    assert_eq!(epochs, 0, "every new record carries its key epoch");
+    // Under another audit key nothing verifies.
+    let other =
+        onshi::audit::key::AuditKey::from_bytes(zeroize::Zeroizing::new(vec![1; 32])).unwrap();
+    let report = onshi::audit::verify::verify(&app.db().await, &other, None)
+        .await
+        .unwrap();
+    assert!(!report.intact());
+}
+
+#[tokio::test]
+async fn a_changed_record_is_caught() {
+    let (app, _) = app_with_checks().await;
+    let db = app.db().await;
+    let id = nth_id(&db, 2).await;
     db.execute("update disclosures set validity = 4 where id = $1", &[&id])
         .await
         .unwrap();
+    let report = verify(&app).await;
     assert!(
-        matches!(verify(&db).await.unwrap(), Verdict::BrokenAt { id: broken, .. } if broken == id)
+        matches!(broken_at(&report), Some((_, broken, _)) if broken == id),
+        "{report:?}"
     );
+}
+
+/// The owner changes a record and recomputes every link after it, with the old unkeyed scheme
+/// and with a guessed key: neither is accepted.
+#[tokio::test]
+async fn a_chain_recomputed_with_a_guessed_key_is_not_accepted() {
+    let (app, _) = app_with_checks().await;
+    let db = app.db().await;
+    let lane: i16 = db
+        .query_one("select lane from disclosures order by id limit 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let first = nth_id(&db, 0).await;
+    for guess in [
+        None,
+        Some(ChainKey::new(&[0; 32])),
+        Some(ChainKey::new(b"onshi")),
+    ] {
+        let rows = db
+            .query(
+                "select id, at, party_id, person_id, coverage_id, kind, check_id, validity
+                 from disclosures where lane = $1 order by id",
+                &[&lane],
+            )
+            .await
+            .unwrap();
+        let mut prev = GENESIS;
+        for row in rows {
+            let id: i64 = row.get(0);
+            let at: chrono::DateTime<chrono::Utc> = row.get(1);
+            let kind: String = row.get(5);
+            let check: uuid::Uuid = row.get(6);
+            let validity: i16 = if id == first { 4 } else { row.get(7) };
+            let fields = chain::ChainFields {
+                at_micros: at.timestamp_micros(),
+                party_id: row.get(2),
+                person_id: row.get(3),
+                coverage_id: row.get(4),
+                kind: &kind,
+                check_id: *check.as_bytes(),
+                validity,
+            };
+            let hash = match &guess {
+                Some(key) => chain::link(key, &prev, &fields),
+                None => chain::link_unkeyed(&prev, &fields),
+            };
+            db.execute(
+                "update disclosures set validity = $2, prev_hash = $3, hash = $4 where id = $1",
+                &[&id, &validity, &prev.to_vec(), &hash.to_vec()],
+            )
+            .await
+            .unwrap();
+            prev = hash;
+        }
+        let report = verify(&app).await;
+        assert_eq!(
+            broken_at(&report),
+            Some((lane, first, "its content does not match its MAC")),
+            "{report:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn a_deleted_record_is_caught() {
-    let app = app_with_checks().await;
+    let (app, _) = app_with_checks().await;
     let db = app.db().await;
-    // Delete a record that has a successor in its lane, so the gap is visible.
+    // Delete a record that has a successor in its lane, so the gap is visible in the chain.
     let row = db
         .query_one(
             "select a.id, b.id from disclosures a join disclosures b on b.lane = a.lane and b.id > a.id
@@ -77,52 +197,44 @@ async fn a_deleted_record_is_caught() {
     db.execute("delete from disclosures where id = $1", &[&deleted])
         .await
         .unwrap();
-    assert!(matches!(verify(&db).await.unwrap(), Verdict::BrokenAt { id, .. } if id == next));
+    let report = verify(&app).await;
+    assert!(
+        matches!(broken_at(&report), Some((_, id, _)) if id == next),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
 async fn reordered_records_are_caught() {
-    let app = app_with_checks().await;
+    let (app, _) = app_with_checks().await;
     let db = app.db().await;
-    let rows = db
-        .query("select id, party_id, person_id, validity, check_id from disclosures order by id limit 2", &[])
+    // Swap the stored content (links included) of two records of one lane.
+    let row = db
+        .query_one(
+            "select a.id, b.id from disclosures a join disclosures b on b.lane = a.lane and b.id > a.id
+             order by a.id, b.id limit 1",
+            &[],
+        )
         .await
         .unwrap();
-    let (a, b) = (&rows[0], &rows[1]);
-    let swap = "update disclosures set person_id = $2, validity = $3, check_id = $4 where id = $1";
-    let tmp = uuid::Uuid::new_v4();
-    db.execute(
-        swap,
-        &[
-            &a.get::<_, i64>(0),
-            &b.get::<_, Option<i64>>(2),
-            &b.get::<_, i16>(3),
-            &tmp,
-        ],
-    )
+    let (a, b): (i64, i64) = (row.get(0), row.get(1));
+    db.batch_execute(&format!(
+        "begin;
+         create temp table saved as select * from disclosures where id in ({a}, {b});
+         delete from disclosures where id in ({a}, {b});
+         insert into disclosures overriding system value
+             select case id when {a} then {b} else {a} end, lane, at, party_id, person_id,
+                    coverage_id, kind, check_id, validity, prev_hash, hash, key_epoch
+             from saved;
+         commit;"
+    ))
     .await
     .unwrap();
-    db.execute(
-        swap,
-        &[
-            &b.get::<_, i64>(0),
-            &a.get::<_, Option<i64>>(2),
-            &a.get::<_, i16>(3),
-            &a.get::<_, uuid::Uuid>(4),
-        ],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "update disclosures set check_id = $2 where id = $1",
-        &[&a.get::<_, i64>(0), &b.get::<_, uuid::Uuid>(4)],
-    )
-    .await
-    .unwrap();
-    assert!(matches!(
-        verify(&db).await.unwrap(),
-        Verdict::BrokenAt { .. }
-    ));
+    let report = verify(&app).await;
+    assert!(
+        matches!(broken_at(&report), Some((_, id, _)) if id == a),
+        "{report:?}"
+    );
 }
 
 fn record(party_id: i64, n: usize) -> Vec<onshi::audit::Disclosure> {
@@ -139,14 +251,30 @@ fn record(party_id: i64, n: usize) -> Vec<onshi::audit::Disclosure> {
         .collect()
 }
 
+/// An audit log of another server sharing the test server's database, key and witness.
+pub(crate) fn another_server(app: &TestApp, writers: usize) -> onshi::audit::AuditLog {
+    let witness = onshi::audit::witness::DirWitness::open(&app.witness_dir).unwrap();
+    onshi::audit::AuditLog::start(
+        &app.app_database_url,
+        writers,
+        64,
+        onshi::audit::Chain {
+            key: std::sync::Arc::new(audit_key()),
+            witness: Some(std::sync::Arc::new(witness)),
+            checkpoint_interval: std::time::Duration::from_secs(3600),
+        },
+    )
+    .unwrap()
+}
+
 /// Two servers sharing one database (here two audit logs beside the app's own) each claim lanes
 /// of their own; when the database ends every writer session, the writers claim their lanes
-/// again, read the tails back and the chains go on unbroken.
+/// again under a new key epoch, read the tails back and the chains go on unbroken.
 #[tokio::test]
 async fn writers_of_several_servers_keep_separate_unbroken_chains() {
-    let app = app_with_checks().await;
-    let first = onshi::audit::AuditLog::start(&app.database_url, 2, 64).unwrap();
-    let second = onshi::audit::AuditLog::start(&app.database_url, 2, 64).unwrap();
+    let (app, _) = app_with_checks().await;
+    let first = another_server(&app, 2);
+    let second = another_server(&app, 2);
     let writes = (0..40).map(|i| {
         let log = if i % 2 == 0 { &first } else { &second };
         log.record(record(i, 3))
@@ -187,10 +315,11 @@ async fn writers_of_several_servers_keep_separate_unbroken_chains() {
         .unwrap()
         .get(0);
     assert!(lanes >= 2, "several lanes were written: {lanes}");
-    assert_eq!(
-        verify(&db).await.unwrap(),
-        Verdict::Intact {
-            records: 6 + 120 + written
-        }
-    );
+    for log in [&first, &second] {
+        log.checkpoint().await.unwrap();
+    }
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.records, 6 + 120 + written);
+    assert!(report.checkpoints >= 2);
 }

@@ -157,7 +157,8 @@ pub async fn linked_before(app: &TestApp, person: &Issued, n: u64) {
             .unwrap();
     let link = onshi::domain::IndividualNumber::parse(&my_number(n))
         .unwrap()
-        .link(&key);
+        .link(&key)
+        .unwrap();
     let cert = x509_cert::Certificate::from_der(&person.cert_der).unwrap();
     let issuer = cert.tbs_certificate.issuer.to_der().unwrap();
     let serial = cert.tbs_certificate.serial_number.as_bytes().to_vec();

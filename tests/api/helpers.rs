@@ -16,6 +16,10 @@ pub fn pg_server() -> String {
     std::env::var("ONSHI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The audit key of every test server (hex): tests that tamper with the chain know it, as an
+/// insider holding the key would.
+pub const TEST_AUDIT_KEY: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
+
 pub const FACILITY_CODE: &str = "0110113719";
 pub const INSURER: &str = "33120015";
 pub const OTHER_INSURER: &str = "06130017";
@@ -25,11 +29,62 @@ pub struct TestApp {
     pub address: String,
     /// The PostgreSQL server's URL, without a database.
     pub server: String,
+    /// The schema owner's URL (migrations, and tests acting as the owner).
     pub database_url: String,
+    /// The application role's URL, as the server connects.
+    pub app_database_url: String,
     pub db_name: String,
     pub link_key_file: std::path::PathBuf,
+    pub audit_key_file: std::path::PathBuf,
+    pub witness_dir: std::path::PathBuf,
+    /// The server's audit log, to checkpoint it on demand.
+    pub audit: onshi::audit::AuditLog,
     pub http: reqwest::Client,
     pub proxy: Option<DbProxy>,
+}
+
+/// The role the server connects as; `spawn_app` lets it log in (the migrations create it without).
+pub const APP_ROLE: &str = "onshi_app";
+
+/// `url` with its user replaced by `role` (no password: the test server trusts local clients).
+pub fn as_role(url: &str, role: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{role}@{host}")
+}
+
+/// Creates the application role with LOGIN once per test process. Roles are cluster-wide and
+/// other test processes may do this at the same moment: a concurrent creation or change is
+/// retried, never an error.
+async fn ensure_app_role_can_log_in() {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| app_role_login(pg_server())).await;
+}
+
+/// Gives `onshi_app` LOGIN on the server at `server` (roles are the server's, not a database's;
+/// retried, as parallel tests may race to create it).
+async fn app_role_login(server: String) {
+    let admin = onshi::store::connect(&format!("{server}/postgres"))
+        .await
+        .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
+    for _ in 0..50 {
+        let done = admin
+            .batch_execute(
+                "do $$ begin
+                     if not exists (select 1 from pg_roles where rolname = 'onshi_app') then
+                         create role onshi_app login;
+                     elsif not (select rolcanlogin from pg_roles where rolname = 'onshi_app') then
+                         alter role onshi_app login;
+                     end if;
+                 end $$",
+            )
+            .await;
+        if done.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("could not give the role onshi_app LOGIN");
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -75,6 +130,11 @@ async fn spawn_on(
     if std::env::var_os("RUST_LOG").is_some() {
         onshi::telemetry::init(onshi::config::LogFormat::Text);
     }
+    if server == pg_server() {
+        ensure_app_role_can_log_in().await;
+    } else {
+        app_role_login(server.to_owned()).await;
+    }
     let db_name = format!("onshi_test_{}", uuid::Uuid::new_v4().simple());
     let admin = onshi::store::connect(&format!("{server}/postgres"))
         .await
@@ -90,21 +150,28 @@ async fn spawn_on(
         None
     };
     let app_db_url = match &proxy {
-        Some(p) => format!("postgres://postgres@{}/{db_name}", p.addr),
-        None => database_url.clone(),
+        Some(p) => format!("postgres://{APP_ROLE}@{}/{db_name}", p.addr),
+        None => as_role(&database_url, APP_ROLE),
     };
     let link_key_file = std::env::temp_dir().join(format!("{db_name}.key"));
-    std::fs::write(&link_key_file, "5a".repeat(32)).unwrap();
+    onshi::secret_file::write_new(&link_key_file, "5a".repeat(32).as_bytes()).unwrap();
+    let audit_key_file = std::env::temp_dir().join(format!("{db_name}.audit-key"));
+    onshi::secret_file::write_new(&audit_key_file, TEST_AUDIT_KEY.as_bytes()).unwrap();
+    let witness_dir = std::env::temp_dir().join(format!("{db_name}.witness"));
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
-        database_url: app_db_url,
+        database_url: app_db_url.clone(),
+        migration_database_url: Some(database_url.clone()),
         pool_size: 4,
         link_key_file: Some(link_key_file.clone()),
         auth_cache_seconds: 0,
         ..Settings::default()
     };
+    settings.audit.key_file = Some(audit_key_file.clone());
+    settings.audit.witness_dir = Some(witness_dir.clone());
     configure(&mut settings);
     let app = Application::build(&settings).await.expect("the app builds");
+    let audit = app.audit();
     let scheme = if settings.tls.cert_file.is_some() {
         "https"
     } else {
@@ -116,8 +183,12 @@ async fn spawn_on(
         address,
         server: server.to_owned(),
         database_url,
+        app_database_url: app_db_url,
         db_name,
         link_key_file,
+        audit_key_file,
+        witness_dir,
+        audit,
         http: reqwest::Client::new(),
         proxy,
     }
@@ -128,6 +199,8 @@ impl Drop for TestApp {
         let name = self.db_name.clone();
         let server = self.server.clone();
         let _ = std::fs::remove_file(&self.link_key_file);
+        let _ = std::fs::remove_file(&self.audit_key_file);
+        let _ = std::fs::remove_dir_all(&self.witness_dir);
         // Drop runs outside async context: a thread with its own runtime drops the database.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -152,12 +225,15 @@ impl TestApp {
     pub async fn another_server(&self, configure: impl FnOnce(&mut Settings)) -> String {
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
-            database_url: self.database_url.clone(),
+            database_url: self.app_database_url.clone(),
+            migration_database_url: Some(self.database_url.clone()),
             pool_size: 4,
             link_key_file: Some(self.link_key_file.clone()),
             auth_cache_seconds: 0,
             ..Settings::default()
         };
+        settings.audit.key_file = Some(self.audit_key_file.clone());
+        settings.audit.witness_dir = Some(self.witness_dir.clone());
         configure(&mut settings);
         let app = Application::build(&settings).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
@@ -165,8 +241,16 @@ impl TestApp {
         address
     }
 
+    /// A session as the schema owner.
     pub async fn db(&self) -> tokio_postgres::Client {
         onshi::store::connect(&self.database_url).await.unwrap()
+    }
+
+    /// A session as the application role, with the server's rights.
+    pub async fn app_db(&self) -> tokio_postgres::Client {
+        onshi::store::connect(&as_role(&self.database_url, APP_ROLE))
+            .await
+            .unwrap()
     }
 
     /// Registers a party and returns its token.

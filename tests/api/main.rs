@@ -12,6 +12,7 @@ mod health;
 mod health_ids;
 mod helpers;
 mod limits;
+mod link_key;
 mod openapi;
 mod reader;
 mod roles;
