@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0009_shared_limits.sql",
         include_str!("../../schema/0009_shared_limits.sql"),
     ),
+    (
+        10,
+        "0010_card_unlink.sql",
+        include_str!("../../schema/0010_card_unlink.sql"),
+    ),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

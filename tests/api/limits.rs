@@ -258,6 +258,14 @@ async fn a_party_whose_distinct_checks_mostly_find_nothing_is_flagged_until_clea
         .await
         .unwrap()
         .get(0);
+    // An insider with the service's own database role cannot lift it.
+    let as_service = onshi::store::connect(&app.app_database_url).await.unwrap();
+    assert!(
+        onshi::store::limits::clear_flag(&as_service, prober_id, "insider")
+            .await
+            .is_err(),
+        "the application role may not clear a flag"
+    );
     assert!(onshi::store::limits::clear_flag(&db, prober_id, "test")
         .await
         .unwrap());
