@@ -9,11 +9,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error as P11Error, RvError};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use crate::config::Settings;
@@ -56,28 +52,7 @@ pub fn import(settings: &Settings, label: &str) -> anyhow::Result<()> {
         .pkcs11_pin_file
         .as_ref()
         .context("ONSHI_PKCS11_PIN_FILE is required")?;
-    let context = Pkcs11::new(module)
-        .with_context(|| format!("loading the PKCS#11 module {}", module.display()))?;
-    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(e).context("initializing the PKCS#11 module"),
-    }
-    let mut slot = None;
-    for candidate in context.get_slots_with_token()? {
-        if context.get_token_info(candidate)?.label().trim() == token_label {
-            slot = Some(candidate);
-        }
-    }
-    let slot = slot.with_context(|| format!("no PKCS#11 token labelled {token_label}"))?;
-    let session = context.open_rw_session(slot)?;
-    let pin = Zeroizing::new(
-        std::fs::read_to_string(pin_file)
-            .with_context(|| format!("reading the PIN file {}", pin_file.display()))?,
-    );
-    match session.login(UserType::User, Some(&AuthPin::from(pin.trim()))) {
-        Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-        Err(e) => return Err(e).context("logging in to the PKCS#11 token"),
-    }
+    let session = crate::health_id::keys::token_session(module, token_label, pin_file, true)?;
     let taken = session.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])?;
     anyhow::ensure!(
         taken.is_empty(),

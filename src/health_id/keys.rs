@@ -207,6 +207,47 @@ pub struct Pkcs11Key {
     key: ObjectHandle,
 }
 
+/// Opens a session on the token labelled `token_label` and logs in with the PIN in `pin_file`
+/// (read-write when `read_write`, to create objects). Shared by every key kept in the token.
+///
+/// # Errors
+/// The module does not load, no token has the label, or the PIN is refused.
+pub(crate) fn token_session(
+    module: &std::path::Path,
+    token_label: &str,
+    pin_file: &std::path::Path,
+    read_write: bool,
+) -> anyhow::Result<Session> {
+    let context = Pkcs11::new(module)
+        .with_context(|| format!("loading the PKCS#11 module {}", module.display()))?;
+    match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(e).context("initializing the PKCS#11 module"),
+    }
+    let mut slot = None;
+    for candidate in context.get_slots_with_token()? {
+        if context.get_token_info(candidate)?.label().trim() == token_label {
+            slot = Some(candidate);
+            break;
+        }
+    }
+    let slot = slot.with_context(|| format!("no PKCS#11 token labelled {token_label}"))?;
+    let session = if read_write {
+        context.open_rw_session(slot)?
+    } else {
+        context.open_ro_session(slot)?
+    };
+    let pin = Zeroizing::new(
+        std::fs::read_to_string(pin_file)
+            .with_context(|| format!("reading the PIN file {}", pin_file.display()))?,
+    );
+    match session.login(UserType::User, Some(&AuthPin::from(pin.trim()))) {
+        Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => return Err(e).context("logging in to the PKCS#11 token"),
+    }
+    Ok(session)
+}
+
 impl Pkcs11Key {
     /// # Errors
     /// The module does not load, no token has the label, the PIN is refused, or not exactly one
@@ -217,30 +258,7 @@ impl Pkcs11Key {
         pin_file: &std::path::Path,
         key_label: &str,
     ) -> anyhow::Result<Self> {
-        let context = Pkcs11::new(module)
-            .with_context(|| format!("loading the PKCS#11 module {}", module.display()))?;
-        match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(()) | Err(P11Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(e).context("initializing the PKCS#11 module"),
-        }
-        let mut slot = None;
-        for candidate in context.get_slots_with_token()? {
-            if context.get_token_info(candidate)?.label().trim() == token_label {
-                slot = Some(candidate);
-                break;
-            }
-        }
-        let slot = slot.with_context(|| format!("no PKCS#11 token labelled {token_label}"))?;
-        let session = context.open_ro_session(slot)?;
-        let pin = Zeroizing::new(
-            std::fs::read_to_string(pin_file)
-                .with_context(|| format!("reading the PIN file {}", pin_file.display()))?,
-        );
-        let pin = AuthPin::from(pin.trim());
-        match session.login(UserType::User, Some(&pin)) {
-            Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(e) => return Err(e).context("logging in to the PKCS#11 token"),
-        }
+        let session = token_session(module, token_label, pin_file, false)?;
         let keys = session.find_objects(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::Label(key_label.as_bytes().to_vec()),
