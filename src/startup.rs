@@ -62,14 +62,16 @@ impl Application {
         let mut client = crate::store::connect(settings.migration_url()).await?;
         crate::store::migrate::run(&mut client).await?;
         drop(client);
-        let pool = crate::store::pool(&settings.database_url, settings.pool_size)?;
+        // One parsed URL (with its TLS connector) for the pool and every dedicated session.
+        let connector = crate::store::Connector::for_server(&settings.database_url)?;
+        let pool = crate::store::pool_with(&connector, settings.pool_size)?;
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let origin = public_origin(settings, tls.is_some(), port)?;
         let reload = Duration::from_secs(settings.trust_reload_seconds.max(1));
         let audit = AuditLog::start(
-            &settings.database_url,
+            &connector,
             settings.audit_writers,
             settings.audit_batch_max,
             chain,
@@ -116,10 +118,7 @@ impl Application {
             ),
             health_ids: settings.health_id.open()?.map(Arc::new),
         });
-        crate::api::limits::sync::start(
-            crate::store::session_config(&settings.database_url)?,
-            state.clone(),
-        );
+        crate::api::limits::sync::start(connector.clone(), state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

@@ -129,12 +129,12 @@ impl AuditLog {
     /// # Errors
     /// A malformed database URL, or a key source that cannot give the checkpoint key.
     pub fn start(
-        database_url: &str,
+        connector: &crate::store::Connector,
         writers: usize,
         batch_max: usize,
         chain: Chain,
     ) -> anyhow::Result<Self> {
-        let config = crate::store::session_config(database_url)?;
+        let config = connector.clone();
         let heads = Arc::new(Heads::default());
         let checkpointer = match chain.witness {
             Some(witness) => {
@@ -215,7 +215,7 @@ impl AuditLog {
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 async fn writer(
-    config: tokio_postgres::Config,
+    config: crate::store::Connector,
     context: Arc<LaneContext>,
     receiver: Arc<Mutex<mpsc::Receiver<Pending>>>,
     batch_max: usize,
@@ -265,7 +265,7 @@ async fn writer(
 /// claimed lane, so that cutting the sessions costs the requests of that moment a short wait
 /// rather than a 503.
 async fn write(
-    config: &tokio_postgres::Config,
+    config: &crate::store::Connector,
     context: &LaneContext,
     lane: &mut Option<Lane>,
     claim_again_at: &mut Option<tokio::time::Instant>,

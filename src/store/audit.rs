@@ -35,11 +35,11 @@ impl Lane {
     /// # Errors
     /// The database is unreachable, every lane is taken, or the key source failed.
     pub async fn claim(
-        config: &tokio_postgres::Config,
+        config: &super::Connector,
         audit_key: &AuditKey,
         heads: std::sync::Arc<Heads>,
     ) -> anyhow::Result<Lane> {
-        let client = super::connect_with(config).await?;
+        let client = config.connect().await?;
         let try_lock = client
             .prepare("select pg_try_advisory_lock($1 + $2::int8)")
             .await?;

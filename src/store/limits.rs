@@ -191,14 +191,14 @@ pub enum Notice {
 /// # Errors
 /// The database is unreachable.
 pub async fn listen(
-    config: &tokio_postgres::Config,
+    config: &super::Connector,
 ) -> anyhow::Result<(
     tokio_postgres::Client,
     tokio::sync::mpsc::UnboundedReceiver<Notice>,
 )> {
     use anyhow::Context;
     let (client, mut connection) = config
-        .connect(tokio_postgres::NoTls)
+        .connect_raw()
         .await
         .context("connecting the notification session")?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();

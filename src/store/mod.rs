@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod audit;
 pub mod card;
+pub mod connector;
 pub mod coverage;
 pub mod enrollment;
 pub mod errors;
@@ -16,8 +17,9 @@ pub mod parties;
 use std::time::Duration;
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+pub use connector::Connector;
 
 /// How long a request waits for a free connection before it is answered 503.
 const POOL_WAIT: Duration = Duration::from_secs(5);
@@ -28,16 +30,19 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Builds the connection pool; connections are opened lazily, so this succeeds without a database.
 ///
 /// # Errors
-/// A malformed database URL.
+/// A malformed database URL or an unreadable `sslrootcert`.
 pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
-    let config = session_config(database_url)?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    pool_with(&Connector::for_server(database_url)?, size)
+}
+
+/// Builds a connection pool of sessions opened by `connector`.
+///
+/// # Errors
+/// The pool's settings are refused.
+pub fn pool_with(connector: &Connector, size: usize) -> anyhow::Result<Pool> {
+    let manager = connector.manager(ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    });
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
@@ -49,12 +54,7 @@ pub fn pool(database_url: &str, size: usize) -> anyhow::Result<Pool> {
 }
 
 /// The settings of the server's own sessions (pooled or dedicated).
-///
-/// # Errors
-/// A malformed database URL.
-pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let mut config: tokio_postgres::Config =
-        database_url.parse().context("parsing the database URL")?;
+fn server_session_options(config: &mut tokio_postgres::Config) {
     // The request path runs a few prepared statements over and over with array parameters.
     // Left to choose, the planner keeps custom plans for them and re-plans every execution,
     // which cost more than half of the database's CPU under load (seen with perf); the
@@ -69,39 +69,14 @@ pub fn session_config(database_url: &str) -> anyhow::Result<tokio_postgres::Conf
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(POOL_WAIT);
     }
-    Ok(config)
 }
 
-/// Connects a dedicated session with the server's settings.
+/// Connects one plain client (for the command line and migrations), with the URL's TLS settings.
 ///
 /// # Errors
-/// The database is unreachable or refuses the connection.
-pub async fn connect_with(
-    config: &tokio_postgres::Config,
-) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .context("connecting to the database")?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(
-                error = errors::describe(&anyhow::Error::new(error)),
-                "database connection ended"
-            );
-        }
-    });
-    Ok(client)
-}
-
-/// Connects one plain client (for the command line and migrations).
-///
-/// # Errors
-/// The database is unreachable or refuses the connection.
+/// The database is unreachable, refuses the connection, or fails the certificate check.
 pub async fn connect(database_url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let config: tokio_postgres::Config =
-        database_url.parse().context("parsing the database URL")?;
-    connect_with(&config).await
+    Connector::parse(database_url)?.connect().await
 }
 
 /// Whether an error means "the database cannot be reached now" (answer 503, try again) rather

@@ -255,7 +255,7 @@ fn record(party_id: i64, n: usize) -> Vec<onshi::audit::Disclosure> {
 pub(crate) fn another_server(app: &TestApp, writers: usize) -> onshi::audit::AuditLog {
     let witness = onshi::audit::witness::DirWitness::open(&app.witness_dir).unwrap();
     onshi::audit::AuditLog::start(
-        &app.app_database_url,
+        &onshi::store::Connector::for_server(&app.app_database_url).unwrap(),
         writers,
         64,
         onshi::audit::Chain {

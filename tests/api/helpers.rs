@@ -16,6 +16,15 @@ pub fn pg_server() -> String {
     std::env::var("ONSHI_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// `server` (a URL without a database, perhaps with settings such as `?sslmode=...`) naming
+/// the database `database`.
+pub fn on_database(server: &str, database: &str) -> String {
+    match server.split_once('?') {
+        Some((base, query)) => format!("{base}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
 /// The audit key of every test server (hex): tests that tamper with the chain know it, as an
 /// insider holding the key would.
 pub const TEST_AUDIT_KEY: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
@@ -64,7 +73,7 @@ async fn ensure_app_role_can_log_in() {
 /// Gives `onshi_app` LOGIN on the server at `server` (roles are the server's, not a database's;
 /// retried, as parallel tests may race to create it).
 async fn app_role_login(server: String) {
-    let admin = onshi::store::connect(&format!("{server}/postgres"))
+    let admin = onshi::store::connect(&on_database(&server, "postgres"))
         .await
         .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
     for _ in 0..50 {
@@ -136,14 +145,14 @@ async fn spawn_on(
         app_role_login(server.to_owned()).await;
     }
     let db_name = format!("onshi_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = onshi::store::connect(&format!("{server}/postgres"))
+    let admin = onshi::store::connect(&on_database(server, "postgres"))
         .await
         .expect("the test PostgreSQL must be reachable: run the tests with ops/test");
     admin
         .batch_execute(&format!("create database {db_name}"))
         .await
         .unwrap();
-    let database_url = format!("{server}/{db_name}");
+    let database_url = on_database(server, &db_name);
     let proxy = if behind_proxy {
         Some(DbProxy::start(server).await)
     } else {
@@ -208,7 +217,7 @@ impl Drop for TestApp {
                 .build()
                 .expect("a runtime for cleanup");
             rt.block_on(async {
-                if let Ok(admin) = onshi::store::connect(&format!("{server}/postgres")).await {
+                if let Ok(admin) = onshi::store::connect(&on_database(&server, "postgres")).await {
                     let _ = admin
                         .batch_execute(&format!("drop database if exists {name} with (force)"))
                         .await;

@@ -17,7 +17,7 @@ use crate::store::limits::{self as store, Notice};
 const RETRY: Duration = Duration::from_millis(250);
 
 /// Starts the listening task; it ends with the runtime.
-pub fn start(config: tokio_postgres::Config, state: web::Data<AppState>) {
+pub fn start(config: crate::store::Connector, state: web::Data<AppState>) {
     tokio::spawn(async move {
         loop {
             if let Err(error) = listen_once(&config, &state).await {
@@ -29,7 +29,7 @@ pub fn start(config: tokio_postgres::Config, state: web::Data<AppState>) {
     });
 }
 
-async fn listen_once(config: &tokio_postgres::Config, state: &AppState) -> anyhow::Result<()> {
+async fn listen_once(config: &crate::store::Connector, state: &AppState) -> anyhow::Result<()> {
     let (client, mut notices) = store::listen(config).await?;
     // Anything announced before this point may have been missed.
     state.auth.clear();
