@@ -73,14 +73,17 @@ const FORMAT: &str = "onshi-audit-checkpoint/v1";
 
 impl Checkpoint {
     /// The file: payload line, signature line.
-    pub fn seal(&self, signer: &CheckpointSigner) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// The signer (a token) failed.
+    pub fn seal(&self, signer: &CheckpointSigner) -> anyhow::Result<Vec<u8>> {
         let payload = serde_json::to_vec(self).expect("a checkpoint always serializes");
-        let signature = signer.sign(&payload);
+        let signature = signer.sign(&payload)?;
         let mut file = payload;
         file.push(b'\n');
         file.extend_from_slice(hex::encode(signature).as_bytes());
         file.push(b'\n');
-        file
+        Ok(file)
     }
 
     /// Reads a checkpoint file, only if its signature verifies.
@@ -167,7 +170,7 @@ impl Checkpointer {
             lanes,
         };
         let name = checkpoint.name();
-        let file = checkpoint.seal(&self.signer);
+        let file = checkpoint.seal(&self.signer)?;
         let witness = self.witness.clone();
         let entry = name.clone();
         tokio::task::spawn_blocking(move || witness.append(&entry, &file))
@@ -223,7 +226,7 @@ mod tests {
                 records: 9,
             }],
         };
-        let file = checkpoint.seal(&signer);
+        let file = checkpoint.seal(&signer).unwrap();
         assert_eq!(
             Checkpoint::open(&file, &signer.verifier()).unwrap(),
             checkpoint

@@ -16,9 +16,12 @@
 //! yields is the chain keys of its current sessions: enough to forge records of those sessions
 //! only, and none that a checkpoint has already witnessed; the audit key itself stays in the token.
 //!
-//! The checkpoint signing key is an Ed25519 key whose seed is an HMAC under the same audit key
-//! (`"onshi/audit/checkpoint-key/v1\0"`), so one key source configures both, and a checkpoint can
-//! be checked with the public key alone (`onshi audit public-key` prints it).
+//! The checkpoint signing key is an Ed25519 key pair. With the token, the pair is generated in
+//! the token (`ops/softhsm` makes `onshi-audit-checkpoint`; the private half sensitive and never
+//! extractable) and every checkpoint is signed there with `CKM_EDDSA`: a memory dump of a server
+//! yields no key that could sign a checkpoint. With a key file (development only), the pair's
+//! seed is an HMAC under the file's key (`"onshi/audit/checkpoint-key/v1\0"`). Either way a
+//! checkpoint is checked with the public key alone (`onshi audit public-key` prints it).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -40,6 +43,8 @@ pub struct AuditSettings {
     pub key_file: Option<PathBuf>,
     /// The label of the audit key in the token.
     pub pkcs11_key_label: String,
+    /// The label of the checkpoint signing key pair (Ed25519) in the token.
+    pub checkpoint_pkcs11_key_label: String,
     /// The append-only directory the signed checkpoints go to.
     pub witness_dir: Option<PathBuf>,
     /// How often a server signs the heads of its lanes (when they moved).
@@ -51,6 +56,7 @@ impl Default for AuditSettings {
         AuditSettings {
             key_file: None,
             pkcs11_key_label: "onshi-audit".into(),
+            checkpoint_pkcs11_key_label: "onshi-audit-checkpoint".into(),
             witness_dir: None,
             checkpoint_seconds: 60,
         }
@@ -68,6 +74,9 @@ impl AuditSettings {
         }
         if let Some(v) = env("ONSHI_AUDIT_PKCS11_KEY_LABEL") {
             self.pkcs11_key_label = v;
+        }
+        if let Some(v) = env("ONSHI_AUDIT_CHECKPOINT_PKCS11_KEY_LABEL") {
+            self.checkpoint_pkcs11_key_label = v;
         }
         if let Some(v) = env("ONSHI_AUDIT_WITNESS_DIR") {
             self.witness_dir = Some(v.into());
@@ -107,7 +116,17 @@ impl AuditSettings {
             .context("ONSHI_PKCS11_PIN_FILE is required with ONSHI_PKCS11_MODULE")?;
         let key = Pkcs11Key::open(module, token_label, pin_file, &self.pkcs11_key_label)
             .context("opening the audit key in the PKCS#11 token")?;
-        Ok(AuditKey::Pkcs11(key))
+        let checkpoint = TokenSigner::open(
+            module,
+            token_label,
+            pin_file,
+            &self.checkpoint_pkcs11_key_label,
+        )
+        .context("opening the checkpoint signing key in the PKCS#11 token")?;
+        Ok(AuditKey::Pkcs11 {
+            chain: key,
+            checkpoint: std::sync::Arc::new(checkpoint),
+        })
     }
 }
 
@@ -123,10 +142,14 @@ pub(crate) fn decode_hex_or_raw(raw: &[u8]) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(raw.to_vec())
 }
 
-/// The audit key, in process or in the token. Never printed.
+/// The audit key, in process or in the token (with the token's checkpoint key pair). Never
+/// printed.
 pub enum AuditKey {
     InProcess(Zeroizing<Vec<u8>>),
-    Pkcs11(Pkcs11Key),
+    Pkcs11 {
+        chain: Pkcs11Key,
+        checkpoint: std::sync::Arc<TokenSigner>,
+    },
 }
 
 const LANE_KEY_CONTEXT: &[u8] = b"onshi/audit/lane-key/v2\0";
@@ -144,7 +167,7 @@ impl AuditKey {
     fn mac(&self, message: &[u8]) -> anyhow::Result<Zeroizing<[u8; 32]>> {
         match self {
             AuditKey::InProcess(key) => Ok(Zeroizing::new(ChainKey::new(key).mac(message))),
-            AuditKey::Pkcs11(token) => token.mac(message).map(Zeroizing::new),
+            AuditKey::Pkcs11 { chain, .. } => chain.mac(message).map(Zeroizing::new),
         }
     }
 
@@ -166,10 +189,15 @@ impl AuditKey {
     /// # Errors
     /// The token failed.
     pub fn checkpoint_signer(&self) -> anyhow::Result<CheckpointSigner> {
-        let seed = self.mac(SIGNING_SEED_CONTEXT)?;
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
-            .map_err(|_| anyhow::anyhow!("deriving the checkpoint signing key"))?;
-        Ok(CheckpointSigner(pair))
+        match self {
+            AuditKey::InProcess(_) => {
+                let seed = self.mac(SIGNING_SEED_CONTEXT)?;
+                let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_ref())
+                    .map_err(|_| anyhow::anyhow!("deriving the checkpoint signing key"))?;
+                Ok(CheckpointSigner::InProcess(pair))
+            }
+            AuditKey::Pkcs11 { checkpoint, .. } => Ok(CheckpointSigner::Token(checkpoint.clone())),
+        }
     }
 }
 
@@ -177,39 +205,144 @@ impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             AuditKey::InProcess(_) => "AuditKey(<redacted>)",
-            AuditKey::Pkcs11(_) => "AuditKey(<in token>)",
+            AuditKey::Pkcs11 { .. } => "AuditKey(<in token>)",
         })
     }
 }
 
-/// Signs checkpoints (Ed25519).
-pub struct CheckpointSigner(Ed25519KeyPair);
+/// Signs checkpoints (Ed25519): in process (development) or in the token.
+pub enum CheckpointSigner {
+    InProcess(Ed25519KeyPair),
+    Token(std::sync::Arc<TokenSigner>),
+}
 
 impl CheckpointSigner {
-    pub fn sign(&self, payload: &[u8]) -> [u8; 64] {
+    /// # Errors
+    /// The token refused or failed (in process never fails).
+    pub fn sign(&self, payload: &[u8]) -> anyhow::Result<[u8; 64]> {
         let mut message = CHECKPOINT_CONTEXT.to_vec();
         message.extend_from_slice(payload);
-        self.0
-            .sign(&message)
-            .as_ref()
+        let signature = match self {
+            CheckpointSigner::InProcess(pair) => pair.sign(&message).as_ref().to_vec(),
+            CheckpointSigner::Token(token) => token.sign(&message)?,
+        };
+        let signature: [u8; 64] = signature
+            .as_slice()
             .try_into()
-            .expect("an Ed25519 signature is 64 bytes")
+            .map_err(|_| anyhow::anyhow!("a checkpoint signature of {} bytes", signature.len()))?;
+        // A token that signs with another key than the one it publishes must not go unnoticed
+        // until the next verify.
+        anyhow::ensure!(
+            self.verifier().verify(payload, &signature),
+            "the checkpoint signature does not verify under the signing key's public key"
+        );
+        Ok(signature)
     }
 
     pub fn verifier(&self) -> CheckpointVerifier {
-        CheckpointVerifier(
-            self.0
-                .public_key()
-                .as_ref()
-                .try_into()
-                .expect("an Ed25519 public key is 32 bytes"),
-        )
+        match self {
+            CheckpointSigner::InProcess(pair) => CheckpointVerifier(
+                pair.public_key()
+                    .as_ref()
+                    .try_into()
+                    .expect("an Ed25519 public key is 32 bytes"),
+            ),
+            CheckpointSigner::Token(token) => CheckpointVerifier(token.public_key),
+        }
     }
+}
+
+/// An Ed25519 key pair in a PKCS#11 token: the private key signs there (`CKM_EDDSA`), the public
+/// key is read once from the public-key object's `CKA_EC_POINT`.
+pub struct TokenSigner {
+    session: std::sync::Mutex<cryptoki::session::Session>,
+    private: cryptoki::object::ObjectHandle,
+    public_key: [u8; 32],
+}
+
+impl TokenSigner {
+    /// # Errors
+    /// The token cannot be opened, or it lacks exactly one Ed25519 private and public key under
+    /// `label`.
+    pub fn open(
+        module: &std::path::Path,
+        token_label: &str,
+        pin_file: &std::path::Path,
+        label: &str,
+    ) -> anyhow::Result<TokenSigner> {
+        use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+        let session = crate::health_id::keys::token_session(module, token_label, pin_file, false)?;
+        let find = |class| {
+            session.find_objects(&[
+                Attribute::Class(class),
+                Attribute::KeyType(KeyType::EC_EDWARDS),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+        };
+        let (private, public) = (
+            find(ObjectClass::PRIVATE_KEY)?,
+            find(ObjectClass::PUBLIC_KEY)?,
+        );
+        let ([private], [public]) = (&private[..], &public[..]) else {
+            anyhow::bail!(
+                "expected one Ed25519 key pair labelled {label} on the token, found {} private \
+                 and {} public keys (ops/softhsm shows how to generate it)",
+                private.len(),
+                public.len()
+            );
+        };
+        let point = session
+            .get_attributes(*public, &[AttributeType::EcPoint])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(point) => Some(point),
+                _ => None,
+            })
+            .context("the checkpoint public key has no CKA_EC_POINT")?;
+        Ok(TokenSigner {
+            session: std::sync::Mutex::new(session),
+            private: *private,
+            public_key: ed25519_point(&point)?,
+        })
+    }
+
+    fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+        use cryptoki::mechanism::Mechanism;
+        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        session
+            .sign(
+                &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+                self.private,
+                message,
+            )
+            .context("signing the checkpoint in the PKCS#11 token")
+    }
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSigner(<in token>)")
+    }
+}
+
+/// The 32 bytes of an Ed25519 `CKA_EC_POINT`: tokens store the DER OCTET STRING (`04 20 ...`),
+/// a few the bare point.
+fn ed25519_point(point: &[u8]) -> anyhow::Result<[u8; 32]> {
+    let bare = match point {
+        [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
+        bare if bare.len() == 32 => bare,
+        _ => anyhow::bail!("the checkpoint public key is not an Ed25519 point"),
+    };
+    Ok(bare.try_into().expect("32 bytes"))
 }
 
 impl std::fmt::Debug for CheckpointSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CheckpointSigner(<redacted>)")
+        f.write_str(match self {
+            CheckpointSigner::InProcess(_) => "CheckpointSigner(<redacted>)",
+            CheckpointSigner::Token(_) => "CheckpointSigner(<in token>)",
+        })
     }
 }
 
@@ -262,12 +395,21 @@ mod tests {
     #[test]
     fn checkpoint_signatures_verify_with_the_public_key_only() {
         let signer = key(1).checkpoint_signer().unwrap();
-        let signature = signer.sign(b"payload");
+        let signature = signer.sign(b"payload").unwrap();
         let verifier = CheckpointVerifier::from_hex(&signer.verifier().to_hex()).unwrap();
         assert!(verifier.verify(b"payload", &signature));
         assert!(!verifier.verify(b"payloae", &signature));
         let other = key(2).checkpoint_signer().unwrap().verifier();
         assert!(!other.verify(b"payload", &signature));
+    }
+
+    #[test]
+    fn ec_points_are_read_in_both_encodings() {
+        let mut der = vec![0x04, 0x20];
+        der.extend([7; 32]);
+        assert_eq!(ed25519_point(&der).unwrap(), [7; 32]);
+        assert_eq!(ed25519_point(&[7; 32]).unwrap(), [7; 32]);
+        assert!(ed25519_point(&[0x04, 0x20, 1, 2]).is_err());
     }
 
     #[test]

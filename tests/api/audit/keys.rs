@@ -67,32 +67,72 @@ async fn the_chain_is_keyed_by_the_token_which_never_reveals_the_key() {
         cryptoki::session::UserType::User,
         Some(&cryptoki::types::AuthPin::from(pin.trim())),
     );
-    let [object] = session
+    // The HMAC key of the chain and the private half of the checkpoint key pair: generated in
+    // the token, never extractable.
+    for (class, label) in [
+        (ObjectClass::SECRET_KEY, "onshi-audit"),
+        (ObjectClass::PRIVATE_KEY, "onshi-audit-checkpoint"),
+    ] {
+        let [object] = session
+            .find_objects(&[Attribute::Class(class), Attribute::Label(label.into())])
+            .unwrap()[..]
+        else {
+            panic!("one {label} key in the token");
+        };
+        let attributes = session
+            .get_attributes(
+                object,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::Local,
+                ],
+            )
+            .unwrap();
+        for expected in [
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Local(true),
+        ] {
+            assert!(attributes.contains(&expected), "{label}: {attributes:?}");
+        }
+    }
+    // The checkpoints were signed by that pair: the public key `onshi audit public-key` prints
+    // is the token's own point, and each witnessed file verifies under it.
+    let [public] = session
         .find_objects(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::Label(b"onshi-audit".to_vec()),
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(b"onshi-audit-checkpoint".to_vec()),
         ])
         .unwrap()[..]
     else {
-        panic!("one audit key in the token");
+        panic!("one checkpoint public key in the token");
     };
-    let attributes = session
-        .get_attributes(
-            object,
-            &[
-                AttributeType::Sensitive,
-                AttributeType::Extractable,
-                AttributeType::Local,
-            ],
-        )
+    let point = match &session
+        .get_attributes(public, &[AttributeType::EcPoint])
+        .unwrap()[..]
+    {
+        [Attribute::EcPoint(point)] => point.clone(),
+        other => panic!("{other:?}"),
+    };
+    let printed = key.checkpoint_signer().unwrap().verifier();
+    assert_eq!(&point[point.len() - 32..], &printed.0[..]);
+    let in_process = onshi::audit::key::AuditKey::from_bytes(zeroize::Zeroizing::new(vec![0; 32]))
+        .unwrap()
+        .checkpoint_signer()
         .unwrap();
-    for expected in [
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Local(true),
-    ] {
-        assert!(attributes.contains(&expected), "{attributes:?}");
+    assert_eq!(
+        format!("{:?}", key.checkpoint_signer().unwrap()),
+        "CheckpointSigner(<in token>)"
+    );
+    assert_ne!(in_process.verifier(), printed);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&app.witness_dir).unwrap() {
+        let file = std::fs::read(entry.unwrap().path()).unwrap();
+        onshi::audit::checkpoint::Checkpoint::open(&file, &printed).unwrap();
+        files += 1;
     }
+    assert!(files > 0, "a checkpoint was witnessed");
 }
 
 /// Without an audit key or a witness the server does not start.

@@ -206,7 +206,7 @@ async fn a_checkpoint_signed_with_another_key_is_reported() {
         .unwrap();
     let forged = format!(
         "{payload}\n{}\n",
-        hex::encode(other.sign(payload.as_bytes()))
+        hex::encode(other.sign(payload.as_bytes()).unwrap())
     );
     std::fs::write(app.witness_dir.join("forged.checkpoint"), forged).unwrap();
     let report = verify(&app).await;
