@@ -12,7 +12,7 @@ pub mod card;
 pub mod cli;
 pub mod config;
 pub mod demo_data;
-pub mod domain;
+pub use onshi_domain as domain;
 pub mod eligibility;
 pub mod enrollment;
 pub mod health_id;

@@ -1,10 +1,11 @@
 //! The answer a reception desk or claims system receives.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Candidate, Validity};
+use crate::domain::calendar::is_preschool;
 
 #[derive(Debug, Serialize)]
 pub struct Answer {
@@ -135,23 +136,6 @@ impl CoverageView {
     }
 }
 
-/// The April 1st a child starts school: the one after turning six, where one born on April 1st
-/// turns six (legally, the day before the birthday) in time to start that same year. `None` only
-/// past chrono's last year.
-pub fn school_start(birth: NaiveDate) -> Option<NaiveDate> {
-    let start_year = if (birth.month(), birth.day()) <= (4, 1) {
-        birth.year() + 6
-    } else {
-        birth.year() + 7
-    };
-    NaiveDate::from_ymd_opt(start_year, 4, 1)
-}
-
-/// 未就学者: before [`school_start`].
-pub fn is_preschool(birth: NaiveDate, date_of_care: NaiveDate) -> bool {
-    school_start(birth).is_some_and(|start| date_of_care < start)
-}
-
 fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec<Advisory> {
     let mut out = Vec::new();
     if validity == Validity::Several {
@@ -186,23 +170,4 @@ fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_preschool;
-    use chrono::NaiveDate;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn school_starts_the_april_after_turning_six() {
-        assert!(is_preschool(d("2020-04-02"), d("2027-03-31")));
-        assert!(!is_preschool(d("2020-04-02"), d("2027-04-01")));
-        assert!(is_preschool(d("2020-04-01"), d("2026-03-31")));
-        assert!(!is_preschool(d("2020-04-01"), d("2026-04-01")));
-        assert!(!is_preschool(d("1980-01-01"), d("2026-11-24")));
-    }
 }

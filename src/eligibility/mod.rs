@@ -7,7 +7,7 @@
 mod answer;
 mod decide;
 
-pub use answer::{school_start, Advisory, Answer, CoverageView};
+pub use answer::{Advisory, Answer, CoverageView};
 pub use decide::{decide, Validity};
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -68,7 +68,7 @@ canonical_string!(InsurerNumber);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::check_digit::testing::{luhn_valid, single_substitutions};
+    use crate::check_digit::testing::{luhn_valid, single_substitutions};
     use proptest::prelude::*;
 
     #[test]

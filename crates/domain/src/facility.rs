@@ -99,7 +99,7 @@ canonical_string!(FacilityCode);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::check_digit::testing::single_substitutions;
+    use crate::check_digit::testing::single_substitutions;
     use proptest::prelude::*;
 
     #[test]

@@ -1,4 +1,5 @@
-//! Validated identifier and code types.
+//! onshi's domain: validated identifier and code types. This crate depends on no other part of
+//! onshi; every other part may depend on it.
 //!
 //! Every value that crosses the edge of onshi is parsed into one of these types; nothing past
 //! the edge handles a raw `String` for an identifier. Each type keeps its fields private and has
@@ -15,6 +16,8 @@
 //! | [`individual_number`] | the secret [`IndividualNumber`] (個人番号), [`LinkKey`], [`PersonLink`] |
 //! | [`codes`] | the small wire code enums of an eligibility answer |
 //! | [`person`] | [`PersonName`], [`KanaName`], [`Postcode`], [`Address`], [`parse_date`] |
+//! | [`calendar`] | dates the law fixes by age (school start) |
+//! | [`enrolment_columns`] | the columns of an insurer's enrolment file |
 //!
 //! Rejections are an [`Invalid`]: a stable `kind` plus a message for a person. The type does not
 //! know which field it was parsed from; the edge joins the two into a code such as
@@ -39,10 +42,12 @@ macro_rules! canonical_string {
     )+};
 }
 
+pub mod calendar;
 pub mod card_key;
 pub mod certificate;
 pub mod check_digit;
 pub mod codes;
+pub mod enrolment_columns;
 pub mod facility;
 pub mod individual_number;
 pub mod insurer;
@@ -73,37 +78,37 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    pub(crate) const fn required(message: &'static str) -> Self {
+    pub const fn required(message: &'static str) -> Self {
         Self {
             kind: "required",
             message,
         }
     }
-    pub(crate) const fn format(message: &'static str) -> Self {
+    pub const fn format(message: &'static str) -> Self {
         Self {
             kind: "format",
             message,
         }
     }
-    pub(crate) const fn check_digit(message: &'static str) -> Self {
+    pub const fn check_digit(message: &'static str) -> Self {
         Self {
             kind: "check_digit",
             message,
         }
     }
-    pub(crate) const fn too_long(message: &'static str) -> Self {
+    pub const fn too_long(message: &'static str) -> Self {
         Self {
             kind: "too_long",
             message,
         }
     }
-    pub(crate) const fn unknown_code(message: &'static str) -> Self {
+    pub const fn unknown_code(message: &'static str) -> Self {
         Self {
             kind: "unknown_code",
             message,
         }
     }
-    pub(crate) const fn range(message: &'static str) -> Self {
+    pub const fn range(message: &'static str) -> Self {
         Self {
             kind: "range",
             message,
