@@ -35,13 +35,6 @@ pub enum Command {
         #[arg(long)]
         batch_id: Option<String>,
     },
-    /// Write a synthetic enrolment CSV to standard output.
-    DemoData {
-        #[arg(long)]
-        persons: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
     /// Manage parties (facilities, claims systems, insurers, administrators).
     Party {
         #[command(subcommand)]
@@ -150,20 +143,6 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Load { file, batch_id } => load(settings, file, batch_id).await,
-        Command::DemoData { persons, seed } => {
-            let stdout = std::io::stdout().lock();
-            let summary = crate::demo_data::write_enrolment_csv(
-                std::io::BufWriter::new(stdout),
-                persons,
-                seed,
-            )
-            .context("writing demo data")?;
-            eprintln!(
-                "{} persons, {} rows, {} insurers",
-                summary.persons, summary.rows, summary.insurers
-            );
-            Ok(0)
-        }
         Command::Party {
             command:
                 PartyCommand::Add {

@@ -11,7 +11,6 @@ pub mod audit;
 pub mod card;
 pub mod cli;
 pub mod config;
-pub mod demo_data;
 pub use onshi_domain as domain;
 pub mod eligibility;
 pub mod enrollment;

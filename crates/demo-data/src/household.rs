@@ -12,7 +12,7 @@ use super::lists::{
     Insurer, Scheme, CITIES, FAMILY_NAMES, FEMALE_NAMES, MALE_NAMES, PREFECTURES, TOWNS,
 };
 use super::row::Row;
-use crate::domain::check_digit;
+use onshi_domain::check_digit;
 
 pub(super) struct Person {
     pub(super) my_number: String,

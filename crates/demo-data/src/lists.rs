@@ -3,7 +3,7 @@
 //! Every place, insurer and person here is invented. Insurer numbers are built from their parts
 //! with a valid check digit; they are not the numbers of real insurers.
 
-use crate::domain::check_digit;
+use onshi_domain::check_digit;
 
 /// A prefecture households can live in: code, name, short name used in card symbols, and the
 /// range of the first three postcode digits there.

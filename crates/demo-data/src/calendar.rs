@@ -38,7 +38,7 @@ pub(super) fn age_on(birth: NaiveDate, d: NaiveDate) -> i32 {
 /// 未就学 ends on the March 31 before this: the school copay applies from April 1. The rule the
 /// eligibility answer's `preschool` uses, so the generated copay changes agree with it.
 pub(super) fn school_start(birth: NaiveDate) -> NaiveDate {
-    crate::domain::calendar::school_start(birth).expect("birth dates stay far from chrono's limits")
+    onshi_domain::calendar::school_start(birth).expect("birth dates stay far from chrono's limits")
 }
 
 /// The 70-74 copay applies from the first of the month after the 70th birthday (from the

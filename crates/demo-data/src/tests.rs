@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 
 use super::{header, write_enrolment_csv, DemoSummary};
-use crate::domain::{
+use onshi_domain::{
     parse_date, Address, BranchNumber, CardClassification, CopayRatio, IndividualNumber,
     InsuredNumber, InsuredSymbol, InsurerNumber, KanaName, LimitCategory, LimitClassification,
     LossReason, PersonName, Postcode, Relationship, Sex,

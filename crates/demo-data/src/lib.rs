@@ -33,7 +33,7 @@ use serde::Serialize;
 
 /// The columns of the enrolment file, in order.
 pub fn header() -> [&'static str; 31] {
-    crate::enrollment::columns::ALL.map(|col| col.name())
+    onshi_domain::enrolment_columns::ALL.map(|col| col.name())
 }
 
 /// What a generated file holds.
