@@ -38,26 +38,7 @@ pub const PAGE_MAX: u16 = 100;
 /// Entries per page when the caller does not say.
 pub const PAGE_DEFAULT: u16 = 50;
 
-/// One disclosure of the person's data.
-#[derive(Debug, Serialize)]
-pub struct Entry {
-    pub at: DateTime<Utc>,
-    /// Who looked; `None` when it was the person themself, with their card.
-    pub party: Option<PartyView>,
-    pub kind: String,
-    /// The 資格有効性 code the check answered (1 for a read of this log).
-    pub validity: i16,
-    pub check_id: Uuid,
-}
-
-/// The party behind an entry, as registered.
-#[derive(Debug, Serialize)]
-pub struct PartyView {
-    pub name: Option<String>,
-    pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub facility_code: Option<String>,
-}
+pub use crate::store::access_log::{Entry, PartyView};
 
 /// One page of the log and the check id under which this read was recorded.
 #[derive(Debug, Serialize)]
@@ -212,7 +193,7 @@ pub async fn by_coverage(
 ) -> Result<Page, LookupError> {
     let now = Utc::now();
     let client = pool.get().await.map_err(anyhow::Error::new)?;
-    let candidates = crate::store::coverage::candidates(&client, &[query])
+    let candidates = crate::store::coverage::candidates(&client, &[query.lookup()])
         .await?
         .pop()
         .unwrap_or_default();

@@ -168,7 +168,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             command: PartyCommand::Revoke { id },
         } => {
             let client = crate::store::connect(&settings.database_url).await?;
-            match crate::store::parties::revoke(&client, id).await? {
+            match crate::parties::revoke(&client, id).await? {
                 Some(at) => {
                     println!("party {id} revoked at {at}");
                     Ok(0)
@@ -317,7 +317,7 @@ async fn party_add(settings: &Settings, r: Registration) -> anyhow::Result<i32> 
     let token = Token::generate();
     migrate(settings).await?;
     let mut client = crate::store::connect(&settings.database_url).await?;
-    let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
+    let id = crate::parties::register(&mut client, &party, &token).await?;
     for fingerprint in &party.client_certificates {
         println!("client certificate bound: sha256 {fingerprint}");
     }

@@ -1,9 +1,18 @@
 //! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
 //!
 //! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
-//! [`enrollment`], [`access_log`]) → [`store`] (the only SQL) → back out as a typed answer, with
-//! the [`audit`] record made durable on the way. [`domain`] holds the validated types everything
-//! past the edge works with.
+//! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`]) → [`store`] (the only
+//! SQL) → back out as a typed answer, with the [`audit`] record made durable on the way.
+//!
+//! The layers are crates, so a backward import does not compile:
+//!
+//! | crate | holds | depends on |
+//! |---|---|---|
+//! | `onshi-domain` ([`domain`]) | the validated types everything past the edge works with | nothing of onshi |
+//! | `onshi-store` ([`store`]) | every SQL statement, each module owning its rows; the migrations; the connection and its TLS | `onshi-domain` |
+//! | `onshi` (this crate) | the use cases, the HTTP edge and the command line | both |
+//! | `onshi-demo-data` | the synthetic enrolment generator (not linked by the server) | `onshi-domain` |
+//! | `onshi-card-reader` | the PC/SC reader client and the virtual card of the tests | nothing of onshi |
 
 pub mod access_log;
 pub mod api;
@@ -19,6 +28,6 @@ pub mod link_key;
 pub mod parties;
 pub mod secret_file;
 pub mod startup;
-pub mod store;
+pub use onshi_store as store;
 pub mod telemetry;
 pub mod tls;

@@ -7,45 +7,12 @@
 use std::collections::BTreeSet;
 
 use rand::RngCore;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, InsurerNumber};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A hospital, clinic, dental clinic or pharmacy, by its facility code.
-    Facility,
-    /// A claims system checking many patients before billing.
-    Claims,
-    /// An insurer, loading enrolment for the insurer numbers it owns.
-    Insurer,
-    /// An operator of onshi.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Facility => "facility",
-            Role::Claims => "claims",
-            Role::Insurer => "insurer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "facility" => Some(Role::Facility),
-            "claims" => Some(Role::Claims),
-            "insurer" => Some(Role::Insurer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Role;
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -57,6 +24,18 @@ pub struct Party {
     pub insurer_numbers: BTreeSet<String>,
     /// The TLS client certificates the party must present one of; empty: the token alone.
     pub certificates: Vec<CertFingerprint>,
+}
+
+impl From<crate::store::parties::PartyRow> for Party {
+    fn from(row: crate::store::parties::PartyRow) -> Self {
+        Party {
+            id: row.id,
+            role: row.role,
+            facility_code: row.facility_code,
+            insurer_numbers: row.insurer_numbers,
+            certificates: row.certificates,
+        }
+    }
 }
 
 impl Party {
@@ -242,6 +221,56 @@ impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Token(<redacted>)")
     }
+}
+
+impl NewParty {
+    /// The row the store inserts.
+    fn row(&self) -> crate::store::parties::NewPartyRow<'_> {
+        crate::store::parties::NewPartyRow {
+            role: self.role,
+            name: self.name.as_deref(),
+            facility_code: self.facility_code.as_ref(),
+            insurer_numbers: &self.insurer_numbers,
+            expires_at: self.expires_at,
+            client_certificates: &self.client_certificates,
+        }
+    }
+}
+
+/// Registers `party` under the hash of `token`; returns its id.
+///
+/// # Errors
+/// Database failures.
+pub async fn register(
+    client: &mut tokio_postgres::Client,
+    party: &NewParty,
+    token: &Token,
+) -> anyhow::Result<i64> {
+    crate::store::parties::insert(client, &party.row(), &token.hash()).await
+}
+
+/// The active party holding the token with this hash.
+///
+/// # Errors
+/// Database failures.
+pub async fn by_token_hash(
+    client: &impl deadpool_postgres::GenericClient,
+    token_hash: &[u8; 32],
+) -> anyhow::Result<Option<Party>> {
+    Ok(crate::store::parties::by_token_hash(client, token_hash)
+        .await?
+        .map(Party::from))
+}
+
+/// Revokes a party's token now; when it was revoked, or `None` for an unknown party.
+///
+/// # Errors
+/// Database failures.
+pub async fn revoke(
+    client: &impl tokio_postgres::GenericClient,
+    party_id: i64,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    crate::store::parties::revoke(client, party_id).await
 }
 
 #[cfg(test)]

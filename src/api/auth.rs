@@ -197,7 +197,7 @@ async fn authenticate(
         return Ok(party);
     }
     let client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    match crate::store::parties::by_token_hash(&client, &hash).await? {
+    match crate::parties::by_token_hash(&client, &hash).await? {
         Some(party) => {
             state.auth.put(hash, party.clone());
             Ok(party)

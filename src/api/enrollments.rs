@@ -289,7 +289,7 @@ pub async fn report(
     // An id no upload could have used names no batch (and a NUL would fail in the database).
     let stored = if is_batch_id(&path) {
         let client = state.pool.get().await.map_err(anyhow::Error::new)?;
-        crate::store::enrollment::stored_report(&**client, &path).await?
+        crate::enrollment::stored_report(&**client, &path).await?
     } else {
         None
     };

@@ -135,8 +135,7 @@ pub async fn add_purpose(
     };
     let mut client = state.pool.get().await.map_err(anyhow::Error::new)?;
     let created =
-        crate::store::health_id::insert_purpose(&mut client, name.as_str(), key_version, &parties)
-            .await?;
+        crate::health_id::register_purpose(&mut client, &name, key_version, &parties).await?;
     match created {
         NewPurpose::Created(p) => Ok(HttpResponse::Created().json(PurposeView {
             id: p.id,

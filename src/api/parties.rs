@@ -57,7 +57,7 @@ pub async fn add(
     })?;
     let token = Token::generate();
     let mut client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    let id = crate::store::parties::insert(&mut client, &party, &token.hash()).await?;
+    let id = crate::parties::register(&mut client, &party, &token).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": id,
         "role": role,
@@ -87,7 +87,7 @@ pub async fn revoke(
     // repeats the path.
     let id: i64 = path.parse().map_err(|_| not_found())?;
     let client = state.pool.get().await.map_err(anyhow::Error::new)?;
-    match crate::store::parties::revoke(&**client, id).await? {
+    match crate::parties::revoke(&**client, id).await? {
         Some(at) => Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked_at": at }))),
         None => Err(not_found().into()),
     }

@@ -8,7 +8,7 @@
 //! it fails with it and answers 503.
 //!
 //! Each writer owns a lane for as long as its database session lives: it claims the lane with a
-//! session advisory lock ([`crate::store::audit::Lane::claim`]), reads the lane's last hash once,
+//! session advisory lock (`lane::Lane::claim`), reads the lane's last hash once,
 //! and from then on keeps the tail in memory. An append is then a single round trip: no lock to
 //! take, no tail to read, no separate `BEGIN`/`COMMIT`. Lanes are numbered from 0 and a writer
 //! takes the lowest free one, so several onshi processes sharing a database never write the same
@@ -25,6 +25,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod cli;
 pub mod key;
+mod lane;
 pub mod verify;
 pub mod witness;
 
@@ -35,9 +36,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use uuid::Uuid;
 
-use crate::store::audit::Lane;
 use checkpoint::{Checkpointer, Heads};
 use key::AuditKey;
+use lane::Lane;
 use witness::Witness;
 
 /// What kind of data a check disclosed.

@@ -277,7 +277,7 @@ impl<'a> Verifier<'a> {
         let expected = match (in_unkeyed, record.key_epoch) {
             (Some(_), None) => {
                 self.report.unkeyed += 1;
-                chain::link_unkeyed(&walk.prev, &record.fields())
+                chain::link_unkeyed(&walk.prev, &super::lane::fields(record))
             }
             (None, Some(epoch)) => {
                 let key = match self.chain_keys.entry((lane, epoch)) {
@@ -286,7 +286,7 @@ impl<'a> Verifier<'a> {
                         e.insert(self.key.lane_key(lane, epoch)?)
                     }
                 };
-                chain::link(key, &walk.prev, &record.fields())
+                chain::link(key, &walk.prev, &super::lane::fields(record))
             }
             _ => {
                 walk.broken = true;

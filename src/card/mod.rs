@@ -41,14 +41,7 @@ use verify::{Grace, Rejection, VerifiedCard};
 /// How long consents given at the reader stay in force.
 pub const CONSENT_HOURS: i64 = 24;
 
-/// Whom a challenge was issued to, and so which use of the card it can prove.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Audience {
-    /// A party's reader (a facility's card check or card link).
-    Party(i64),
-    /// The card's holder, reading their own access log with no party involved.
-    Holder,
-}
+pub use crate::store::card::Audience;
 
 /// A challenge as handed to the reader.
 pub struct Challenge {

@@ -30,6 +30,18 @@ pub struct Query {
 }
 
 impl Query {
+    /// The store's look-up for this query.
+    pub fn lookup(&self) -> crate::store::coverage::Lookup<'_> {
+        crate::store::coverage::Lookup {
+            insurer_number: &self.insurer_number,
+            symbol: self.symbol.as_ref(),
+            number: &self.number,
+            branch: self.branch.as_ref(),
+            birth_date: self.birth_date,
+            date_of_care: self.date_of_care,
+        }
+    }
+
     /// What identifies the coverage asked about (the date of care aside): two queries with the
     /// same key ask about the same person.
     pub fn key(
@@ -52,42 +64,8 @@ impl Query {
 }
 
 /// A coverage that matched a query's key and birth date, with its attributes as of the date of
-/// care. Only [`decide`] looks at these; callers see [`Answer`]s.
-#[derive(Clone, Debug)]
-pub struct Candidate {
-    pub coverage_id: i64,
-    pub person_id: i64,
-    pub insurer_number: String,
-    pub insurer_name: Option<String>,
-    pub symbol: String,
-    pub number: String,
-    pub branch: String,
-    pub acquired_on: NaiveDate,
-    pub lost_on: Option<NaiveDate>,
-    pub loss_reason: Option<String>,
-    pub card_classification: String,
-    pub relationship: String,
-    pub insured_name: String,
-    pub name: String,
-    pub name_kana: String,
-    pub sex: String,
-    pub birth_date: NaiveDate,
-    pub postcode: Option<String>,
-    pub address: Option<String>,
-    pub copay_ratio: String,
-    pub card_issued_on: Option<NaiveDate>,
-    pub card_valid_from: Option<NaiveDate>,
-    pub card_valid_to: Option<NaiveDate>,
-    pub elderly_copay_ratio: Option<String>,
-    pub elderly_valid_from: Option<NaiveDate>,
-    pub elderly_valid_to: Option<NaiveDate>,
-    pub limit_classification: Option<String>,
-    pub limit_category: Option<String>,
-    pub limit_valid_from: Option<NaiveDate>,
-    pub limit_valid_to: Option<NaiveDate>,
-    /// The same person holds another coverage, acquired later and still in force on the date of care.
-    pub newer_coverage_exists: bool,
-}
+/// care (the store's row). Only [`decide`] looks at these; callers see [`Answer`]s.
+pub use crate::store::coverage::CoverageRow as Candidate;
 
 /// The answer for a decided check and the audit record that discloses exactly what it shows,
 /// under one new check id. Every path that answers (by number, by card, by health ID) goes
@@ -137,7 +115,8 @@ pub async fn check(
 ) -> anyhow::Result<Vec<Answer>> {
     use anyhow::Context;
     let client = pool.get().await.context("getting a database connection")?;
-    let found = crate::store::coverage::candidates(&client, queries)
+    let lookups: Vec<_> = queries.iter().map(|q| q.lookup()).collect();
+    let found = crate::store::coverage::candidates(&client, &lookups)
         .await
         .context("looking up coverages")?;
     drop(client);

@@ -126,6 +126,7 @@ pub async fn load<R: Read + Send + 'static>(
     let (applied, errors) = store::apply(&tx, batch_id).await?;
     if !errors.is_empty() {
         drop(tx);
+        let errors = errors.into_iter().map(conflict_error).collect();
         return reject(client, batch_id, sender.party_id, parsed.rows, errors).await;
     }
     let report = Report {
@@ -138,10 +139,26 @@ pub async fn load<R: Read + Send + 'static>(
         rejected_lines: 0,
         errors: Vec::new(),
     };
-    store::finish_batch(&tx, &report).await?;
+    store::finish_batch(
+        &tx,
+        batch_id,
+        &serde_json::to_value(&report).context("the report as JSON")?,
+    )
+    .await?;
     tx.commit().await.context("committing the batch")?;
     tracing::info!(batch_id, rows = report.rows, "enrolment batch applied");
     Ok(Outcome::Applied(report))
+}
+
+/// The stored report of an earlier batch (as it was answered) and the party that sent it.
+///
+/// # Errors
+/// Database failures.
+pub async fn stored_report(
+    client: &impl tokio_postgres::GenericClient,
+    batch_id: &str,
+) -> anyhow::Result<Option<(Option<i64>, serde_json::Value)>> {
+    store::stored_report(client, batch_id).await
 }
 
 async fn repeated(
@@ -150,9 +167,9 @@ async fn repeated(
     party_id: Option<i64>,
 ) -> Result<Outcome, LoadError> {
     match store::stored_report(client, batch_id).await? {
-        Some((owner, report)) if owner == party_id || party_id.is_none() => {
-            Ok(Outcome::Repeated(report))
-        }
+        Some((owner, report)) if owner == party_id || party_id.is_none() => Ok(Outcome::Repeated(
+            serde_json::from_value(report).context("a stored report")?,
+        )),
         Some(_) => Err(LoadError::BatchIdTaken),
         None => Err(anyhow::anyhow!("batch {batch_id} vanished while being read").into()),
     }
@@ -166,7 +183,13 @@ async fn reject(
     errors: Vec<LineError>,
 ) -> Result<Outcome, LoadError> {
     let report = Report::rejected(batch_id, rows, errors);
-    store::record_rejection(client, party_id, &report).await?;
+    store::record_rejection(
+        client,
+        batch_id,
+        party_id,
+        &serde_json::to_value(&report).context("the report as JSON")?,
+    )
+    .await?;
     tracing::info!(
         batch_id,
         rejected_lines = report.rejected_lines,
@@ -352,5 +375,29 @@ fn read_record<R: Read>(
         if record.len() > 1 || record.get(0).is_some_and(|f| !f.is_empty()) {
             return Ok(true);
         }
+    }
+}
+
+/// A line the stored coverages refuse, as the report shows it.
+fn conflict_error(conflict: store::Conflict) -> LineError {
+    LineError {
+        message: message_for(&conflict.code).into(),
+        line: conflict.line,
+        column: conflict.column,
+        code: conflict.code,
+    }
+}
+
+fn message_for(code: &str) -> &'static str {
+    match code {
+        "coverage.already_active" => {
+            "A coverage with this key is already active; lose it first or correct the key."
+        }
+        "coverage.not_active" => "No active coverage has this key; check the key or acquire it first.",
+        "effective_on.before_latest_change" => {
+            "The coverage already has a change effective after this date; send changes in date order."
+        }
+        "lost_on.before_acquired_on" => "The loss date is before the coverage was acquired.",
+        _ => "This line conflicts with the stored coverages.",
     }
 }

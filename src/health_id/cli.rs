@@ -73,14 +73,7 @@ pub async fn run(command: PurposeCommand, settings: &Settings) -> anyhow::Result
                 "--key-version must be positive"
             );
             let name = name_arg(&name)?;
-            match crate::store::health_id::insert_purpose(
-                &mut client,
-                name.as_str(),
-                key_version,
-                &parties,
-            )
-            .await?
-            {
+            match super::register_purpose(&mut client, &name, key_version, &parties).await? {
                 NewPurpose::Created(p) => {
                     println!(
                         "purpose {} registered as {} (key version {})",

@@ -131,6 +131,19 @@ async fn purpose_for(
     Ok(purpose)
 }
 
+/// Registers a purpose (its name, key version and the parties that may use it).
+///
+/// # Errors
+/// Database failures.
+pub async fn register_purpose(
+    client: &mut deadpool_postgres::Client,
+    name: &PurposeName,
+    key_version: u32,
+    party_ids: &[i64],
+) -> anyhow::Result<crate::store::health_id::NewPurpose> {
+    crate::store::health_id::insert_purpose(client, name.as_str(), key_version, party_ids).await
+}
+
 /// Derives the ID for `inputs` (one MAC and the encoding).
 ///
 /// # Errors
@@ -210,7 +223,7 @@ pub async fn issue(
     use anyhow::Context;
     let client = pool.get().await.context("getting a database connection")?;
     let purpose = purpose_for(&client, purpose_name, Some(party_id)).await?;
-    let mut found = crate::store::coverage::candidates(&client, &[query])
+    let mut found = crate::store::coverage::candidates(&client, &[query.lookup()])
         .await
         .context("looking up coverages")?;
     let candidates = found.pop().unwrap_or_default();
@@ -291,7 +304,7 @@ pub async fn resolve(
     }
     let mut candidates = Vec::new();
     if let Some(query) = person_query(&client, row.person_id, date_of_care).await? {
-        candidates = crate::store::coverage::candidates(&client, &[&query])
+        candidates = crate::store::coverage::candidates(&client, &[query.lookup()])
             .await
             .context("looking up coverages")?
             .pop()

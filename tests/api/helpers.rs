@@ -278,7 +278,7 @@ impl TestApp {
         };
         let token = Token::generate();
         let mut db = self.db().await;
-        onshi::store::parties::insert(&mut db, &party, &token.hash())
+        onshi::parties::register(&mut db, &party, &token)
             .await
             .unwrap();
         token.reveal().to_owned()

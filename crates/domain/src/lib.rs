@@ -16,6 +16,7 @@
 //! | [`individual_number`] | the secret [`IndividualNumber`] (個人番号), [`LinkKey`], [`PersonLink`] |
 //! | [`codes`] | the small wire code enums of an eligibility answer |
 //! | [`person`] | [`PersonName`], [`KanaName`], [`Postcode`], [`Address`], [`parse_date`] |
+//! | [`role`] | [`Role`]: what a registered party is |
 //! | [`calendar`] | dates the law fixes by age (school start) |
 //! | [`enrolment_columns`] | the columns of an insurer's enrolment file |
 //!
@@ -53,6 +54,7 @@ pub mod individual_number;
 pub mod insurer;
 pub mod person;
 pub mod public_expense;
+pub mod role;
 
 pub use card_key::{BranchNumber, InsuredNumber, InsuredSymbol};
 pub use certificate::CertFingerprint;
@@ -65,6 +67,7 @@ pub use individual_number::{IndividualNumber, LinkKey, PersonLink, TokenMac};
 pub use insurer::InsurerNumber;
 pub use person::{parse_date, Address, KanaName, PersonName, Postcode};
 pub use public_expense::{PublicExpensePayerNumber, PublicExpenseRecipientNumber};
+pub use role::Role;
 
 /// Why a value was rejected. The edge builds the stable code "<field>.<kind>", e.g. "insurer_number.check_digit".
 ///

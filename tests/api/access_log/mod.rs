@@ -51,7 +51,7 @@ async fn facility(app: &TestApp, name: &str, code: &str) -> String {
         client_certificates: Vec::new(),
     };
     let token = Token::generate();
-    onshi::store::parties::insert(&mut app.db().await, &party, &token.hash())
+    onshi::parties::register(&mut app.db().await, &party, &token)
         .await
         .unwrap();
     token.reveal().to_owned()

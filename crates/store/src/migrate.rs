@@ -10,50 +10,42 @@ use tokio_postgres::Client;
 
 /// `(version, file name, SQL)`, in the order they must be applied.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
-    (
-        1,
-        "0001_core.sql",
-        include_str!("../../schema/0001_core.sql"),
-    ),
+    (1, "0001_core.sql", include_str!("../schema/0001_core.sql")),
     (
         2,
         "0002_audit.sql",
-        include_str!("../../schema/0002_audit.sql"),
+        include_str!("../schema/0002_audit.sql"),
     ),
-    (
-        3,
-        "0003_card.sql",
-        include_str!("../../schema/0003_card.sql"),
-    ),
+    (3, "0003_card.sql", include_str!("../schema/0003_card.sql")),
     (
         4,
         "0004_health_ids.sql",
-        include_str!("../../schema/0004_health_ids.sql"),
+        include_str!("../schema/0004_health_ids.sql"),
     ),
     (
         5,
         "0005_self_challenges.sql",
-        include_str!("../../schema/0005_self_challenges.sql"),
+        include_str!("../schema/0005_self_challenges.sql"),
     ),
     (
         6,
         "0006_party_certificates.sql",
-        include_str!("../../schema/0006_party_certificates.sql"),
+        include_str!("../schema/0006_party_certificates.sql"),
     ),
     (
         8,
         "0008_audit_keys_roles.sql",
-        include_str!("../../schema/0008_audit_keys_roles.sql"),
+        include_str!("../schema/0008_audit_keys_roles.sql"),
     ),
     (
         9,
         "0009_shared_limits.sql",
-        include_str!("../../schema/0009_shared_limits.sql"),
+        include_str!("../schema/0009_shared_limits.sql"),
     ),
     (
         10,
         "0010_card_unlink.sql",
-        include_str!("../../schema/0010_card_unlink.sql"),
+        include_str!("../schema/0010_card_unlink.sql"),
     ),
 ];
 

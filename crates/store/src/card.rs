@@ -4,7 +4,14 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::card::Audience;
+/// Whom a challenge was issued to, and so which use of the card it can prove.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A party's reader (a facility's card check or card link).
+    Party(i64),
+    /// The card's holder, reading their own access log with no party involved.
+    Holder,
+}
 
 /// Records a new challenge for its audience.
 ///

@@ -4,8 +4,34 @@
 use anyhow::Context;
 use deadpool_postgres::GenericClient;
 
-use crate::domain::CertFingerprint;
-use crate::parties::{NewParty, Party, Role};
+use std::collections::BTreeSet;
+
+use onshi_domain::{CertFingerprint, FacilityCode, InsurerNumber, Role};
+
+/// A party to insert.
+#[derive(Debug)]
+pub struct NewPartyRow<'a> {
+    pub role: Role,
+    pub name: Option<&'a str>,
+    pub facility_code: Option<&'a FacilityCode>,
+    pub insurer_numbers: &'a [InsurerNumber],
+    /// When the token stops working; `None` for no expiry.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Fingerprints of the client certificates bound to the token; empty for none.
+    pub client_certificates: &'a [CertFingerprint],
+}
+
+/// A registered party as stored.
+#[derive(Clone, Debug)]
+pub struct PartyRow {
+    pub id: i64,
+    pub role: Role,
+    pub facility_code: Option<String>,
+    /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
+    pub insurer_numbers: BTreeSet<String>,
+    /// The TLS client certificates the party must present one of; empty: the token alone.
+    pub certificates: Vec<CertFingerprint>,
+}
 
 /// Registers a party with the hash of its new token and its client certificates; returns its
 /// id. Insurer numbers the database does not know yet are registered as insurers on the way.
@@ -14,7 +40,7 @@ use crate::parties::{NewParty, Party, Role};
 /// Database failures.
 pub async fn insert(
     client: &mut tokio_postgres::Client,
-    party: &NewParty,
+    party: &NewPartyRow<'_>,
     token_hash: &[u8; 32],
 ) -> anyhow::Result<i64> {
     let tx = client.transaction().await?;
@@ -33,7 +59,7 @@ pub async fn insert(
         .await
         .context("inserting the party")?;
     let id: i64 = row.get(0);
-    for number in &party.insurer_numbers {
+    for number in party.insurer_numbers {
         tx.execute(
             "insert into insurers (insurer_number, name) values ($1, $2)
              on conflict (insurer_number) do nothing",
@@ -46,7 +72,7 @@ pub async fn insert(
         )
         .await?;
     }
-    for fingerprint in &party.client_certificates {
+    for fingerprint in party.client_certificates {
         tx.execute(
             "insert into party_certificates (party_id, fingerprint) values ($1, $2)
              on conflict do nothing",
@@ -67,7 +93,7 @@ pub async fn insert(
 pub async fn by_token_hash(
     client: &impl GenericClient,
     token_hash: &[u8; 32],
-) -> anyhow::Result<Option<Party>> {
+) -> anyhow::Result<Option<PartyRow>> {
     let statement = client
         .prepare_cached(
             "select p.id, p.role, p.facility_code,
@@ -88,7 +114,7 @@ pub async fn by_token_hash(
     let role: &str = row.get(1);
     let insurer_numbers: Vec<String> = row.get(3);
     let fingerprints: Vec<&[u8]> = row.get(4);
-    Ok(Some(Party {
+    Ok(Some(PartyRow {
         id: row.get(0),
         role: Role::parse(role).context("unknown role in the parties table")?,
         facility_code: row.get(2),

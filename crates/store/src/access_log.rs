@@ -2,9 +2,29 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access_log::{Entry, PartyView};
+/// One disclosure of the person's data.
+#[derive(Debug, Serialize)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    /// Who looked; `None` when it was the person themself, with their card.
+    pub party: Option<PartyView>,
+    pub kind: String,
+    /// The 資格有効性 code the check answered (1 for a read of this log).
+    pub validity: i16,
+    pub check_id: Uuid,
+}
+
+/// The party behind an entry, as registered.
+#[derive(Debug, Serialize)]
+pub struct PartyView {
+    pub name: Option<String>,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facility_code: Option<String>,
+}
 
 /// Where a check sits in the log order: `(at, id)`.
 pub type Position = (DateTime<Utc>, i64);

@@ -6,7 +6,55 @@ use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::eligibility::{Candidate, Query};
+use onshi_domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
+
+/// One look-up: the card key, the birth date (part of the match) and the date of care.
+#[derive(Clone, Copy, Debug)]
+pub struct Lookup<'a> {
+    pub insurer_number: &'a InsurerNumber,
+    pub symbol: Option<&'a InsuredSymbol>,
+    pub number: &'a InsuredNumber,
+    pub branch: Option<&'a BranchNumber>,
+    pub birth_date: NaiveDate,
+    pub date_of_care: NaiveDate,
+}
+
+/// A coverage with the version of its attributes in force on the date of care.
+#[derive(Clone, Debug)]
+pub struct CoverageRow {
+    pub coverage_id: i64,
+    pub person_id: i64,
+    pub insurer_number: String,
+    pub insurer_name: Option<String>,
+    pub symbol: String,
+    pub number: String,
+    pub branch: String,
+    pub acquired_on: NaiveDate,
+    pub lost_on: Option<NaiveDate>,
+    pub loss_reason: Option<String>,
+    pub card_classification: String,
+    pub relationship: String,
+    pub insured_name: String,
+    pub name: String,
+    pub name_kana: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub postcode: Option<String>,
+    pub address: Option<String>,
+    pub copay_ratio: String,
+    pub card_issued_on: Option<NaiveDate>,
+    pub card_valid_from: Option<NaiveDate>,
+    pub card_valid_to: Option<NaiveDate>,
+    pub elderly_copay_ratio: Option<String>,
+    pub elderly_valid_from: Option<NaiveDate>,
+    pub elderly_valid_to: Option<NaiveDate>,
+    pub limit_classification: Option<String>,
+    pub limit_category: Option<String>,
+    pub limit_valid_from: Option<NaiveDate>,
+    pub limit_valid_to: Option<NaiveDate>,
+    /// The same person holds another coverage, acquired later and still in force on the date of care.
+    pub newer_coverage_exists: bool,
+}
 
 /// The coverages matching each query's card key and birth date, acquired on or before its date of
 /// care, each with the version of its attributes in force on that date. One round trip for any
@@ -19,8 +67,8 @@ use crate::eligibility::{Candidate, Query};
 /// Database failures.
 pub async fn candidates(
     client: &impl GenericClient,
-    queries: &[&Query],
-) -> anyhow::Result<Vec<Vec<Candidate>>> {
+    queries: &[Lookup<'_>],
+) -> anyhow::Result<Vec<Vec<CoverageRow>>> {
     let n = queries.len();
     let mut insurer = Vec::with_capacity(n);
     let mut symbol = Vec::with_capacity(n);
@@ -30,9 +78,9 @@ pub async fn candidates(
     let mut care = Vec::with_capacity(n);
     for q in queries {
         insurer.push(q.insurer_number.as_str());
-        symbol.push(q.symbol.as_ref().map_or("", |s| s.as_str()));
+        symbol.push(q.symbol.map_or("", |s| s.as_str()));
         number.push(q.number.as_str());
-        branch.push(q.branch.as_ref().map_or("", |b| b.as_str()));
+        branch.push(q.branch.map_or("", |b| b.as_str()));
         birth.push(q.birth_date);
         care.push(q.date_of_care);
     }
@@ -60,7 +108,7 @@ pub async fn candidates(
             &[&insurer, &symbol, &number, &branch, &birth, &care],
         )
         .await?;
-    let mut out: Vec<Vec<Candidate>> = (0..n).map(|_| Vec::new()).collect();
+    let mut out: Vec<Vec<CoverageRow>> = (0..n).map(|_| Vec::new()).collect();
     for row in rows {
         let ord: i64 = row.get(0);
         let index = usize::try_from(ord - 1).expect("ordinality starts at 1");
@@ -83,7 +131,7 @@ pub async fn candidates_of_person(
     client: &impl GenericClient,
     person_id: i64,
     date_of_care: NaiveDate,
-) -> anyhow::Result<Vec<Candidate>> {
+) -> anyhow::Result<Vec<CoverageRow>> {
     static OF_PERSON: LazyLock<String> = LazyLock::new(|| {
         format!(
             "select 1::int8, {CANDIDATE_COLUMNS}
@@ -118,9 +166,9 @@ const CANDIDATE_COLUMNS: &str = "c.id, c.person_id, c.insurer_number, i.name, c.
           and n.acquired_on >= c.acquired_on
           and (n.lost_on is null or n.lost_on > q.care))) as newer";
 
-fn candidate(row: &Row) -> Candidate {
+fn candidate(row: &Row) -> CoverageRow {
     let date = |i: usize| -> Option<NaiveDate> { row.get(i) };
-    Candidate {
+    CoverageRow {
         coverage_id: row.get(1),
         person_id: row.get(2),
         insurer_number: row.get(3),

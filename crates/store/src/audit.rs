@@ -3,11 +3,6 @@
 use anyhow::Context;
 use futures_util::TryStreamExt;
 
-use crate::audit::chain::{self, ChainFields, ChainKey, GENESIS};
-use crate::audit::checkpoint::{Head, Heads};
-use crate::audit::key::AuditKey;
-use crate::audit::Disclosure;
-
 /// The advisory-lock key of lane 0; lane `n` is this plus `n`. Held for a writer session's whole
 /// life, so that exactly one session appends to a lane across every onshi process sharing the
 /// database.
@@ -16,30 +11,46 @@ const CHAIN_LOCK: i64 = 0x6f6e_7368_695f_6100;
 /// The most lanes a database can have (the column is a `smallint`).
 const MAX_LANES: i16 = i16::MAX;
 
-/// A writer's own session, holding the lock of one lane, that session's chain key and the lane's
-/// head (its last record's id and hash, and how many records it holds).
-pub struct Lane {
+/// A writer's own session, holding the lock of one lane for as long as it lives.
+pub struct LaneSession {
     client: tokio_postgres::Client,
     number: i16,
-    epoch: i64,
-    key: ChainKey,
-    head: Head,
-    heads: std::sync::Arc<Heads>,
     insert: tokio_postgres::Statement,
 }
 
-impl Lane {
-    /// Opens a session, locks the lowest free lane, reads its head and derives the session's
-    /// chain key under a fresh epoch (one audit-key operation per claim, none per record).
+/// The last record of a lane as stored: where an appending session continues the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tail {
+    pub first_id: i64,
+    pub last_id: i64,
+    pub hash: [u8; 32],
+    pub records: u64,
+}
+
+/// Records to append to a lane, column by column, with the hashes the caller chained.
+#[derive(Debug, Default)]
+pub struct NewRecords<'a> {
+    pub at: Vec<chrono::DateTime<chrono::Utc>>,
+    pub party_id: Vec<i64>,
+    pub person_id: Vec<Option<i64>>,
+    pub coverage_id: Vec<Option<i64>>,
+    pub kind: Vec<&'a str>,
+    pub check_id: Vec<uuid::Uuid>,
+    pub validity: Vec<i16>,
+    pub prev_hash: Vec<Vec<u8>>,
+    pub hash: Vec<Vec<u8>>,
+}
+
+impl LaneSession {
+    /// Opens a session and locks the lowest free lane; returns it with the lane's tail (`None`
+    /// for an empty lane).
     ///
     /// # Errors
-    /// The database is unreachable, every lane is taken, or the key source failed.
+    /// The database is unreachable, or every lane is taken.
     pub async fn claim(
-        config: &super::Connector,
-        audit_key: &AuditKey,
-        heads: std::sync::Arc<Heads>,
-    ) -> anyhow::Result<Lane> {
-        let client = config.connect().await?;
+        connector: &super::Connector,
+    ) -> anyhow::Result<(LaneSession, Option<Tail>)> {
+        let client = connector.connect().await?;
         let try_lock = client
             .prepare("select pg_try_advisory_lock($1 + $2::int8)")
             .await?;
@@ -57,9 +68,7 @@ impl Lane {
                 .filter(|n| *n < MAX_LANES)
                 .context("every audit lane is held by another session")?;
         }
-        let head = read_head(&client, number).await?;
-        let epoch: i64 = rand::random();
-        let key = audit_key.lane_key(number, epoch)?;
+        let tail = read_tail(&client, number).await?;
         let insert = client
             .prepare(
                 "with appended as (
@@ -77,87 +86,62 @@ impl Lane {
                  select min(id), max(id) from appended",
             )
             .await?;
-        heads.set(number, head.clone());
-        tracing::debug!(lane = number, "audit writer claimed its lane");
-        Ok(Lane {
-            client,
-            number,
-            epoch,
-            key,
-            head,
-            heads,
-            insert,
-        })
+        Ok((
+            LaneSession {
+                client,
+                number,
+                insert,
+            },
+            tail,
+        ))
     }
 
-    /// Whether the session has ended (the lane is no longer ours).
+    /// The lane this session holds.
+    pub fn number(&self) -> i16 {
+        self.number
+    }
+
+    /// Whether the session has ended (the lane is no longer held).
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
 
-    /// Appends the records, in order, to the lane's chain with one statement, which commits on
-    /// its own (no explicit transaction: one round trip, one durable commit).
+    /// Appends the records, in order, with one statement, which commits on its own (no explicit
+    /// transaction: one round trip, one durable commit); returns the first and last new ids.
     ///
     /// # Errors
-    /// Database failures. The caller must then drop this lane: the statement may or may not
-    /// have committed, and only a fresh claim reads the true tail back.
-    pub async fn append(&mut self, records: &[&Disclosure]) -> anyhow::Result<()> {
-        let n = records.len();
-        let mut prev = self.head.hash;
-        let (mut at, mut party, mut person, mut coverage, mut kind, mut check, mut validity) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for record in records {
-            let hash = chain::link(&self.key, &prev, &ChainFields::from(*record));
-            at.push(record.at);
-            party.push(record.party_id);
-            person.push(record.person_id);
-            coverage.push(record.coverage_id);
-            kind.push(record.kind.as_str());
-            check.push(record.check_id);
-            validity.push(record.validity);
-            prevs.push(prev.to_vec());
-            hashes.push(hash.to_vec());
-            prev = hash;
-        }
+    /// Database failures. The statement may or may not have committed: only a fresh claim
+    /// reads the true tail back.
+    pub async fn append(
+        &self,
+        epoch: i64,
+        records: &NewRecords<'_>,
+    ) -> anyhow::Result<(Option<i64>, Option<i64>)> {
         let row = self
             .client
             .query_one(
                 &self.insert,
                 &[
-                    &at,
-                    &party,
-                    &person,
-                    &coverage,
-                    &kind,
-                    &check,
-                    &validity,
-                    &prevs,
-                    &hashes,
+                    &records.at,
+                    &records.party_id,
+                    &records.person_id,
+                    &records.coverage_id,
+                    &records.kind,
+                    &records.check_id,
+                    &records.validity,
+                    &records.prev_hash,
+                    &records.hash,
                     &self.number,
-                    &self.epoch,
+                    &epoch,
                 ],
             )
             .await
             .context("inserting audit records")?;
-        let (first, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-        self.head.first_id = self.head.first_id.or(first);
-        self.head.last_id = last.or(self.head.last_id);
-        self.head.hash = prev;
-        self.head.records += n as u64;
-        self.heads.set(self.number, self.head.clone());
-        Ok(())
+        Ok((row.get(0), row.get(1)))
     }
 }
 
-async fn read_head(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result<Head> {
+async fn read_tail(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result<Option<Tail>> {
     let row = client
         .query_opt(
             "select id, hash, count(*) over (), min(id) over () from disclosures
@@ -165,23 +149,18 @@ async fn read_head(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result
             &[&lane],
         )
         .await?;
-    Ok(match row {
-        Some(row) => Head {
-            first_id: Some(row.get(3)),
-            last_id: Some(row.get(0)),
+    row.map(|row| {
+        Ok(Tail {
+            first_id: row.get(3),
+            last_id: row.get(0),
             hash: row
                 .get::<_, &[u8]>(1)
                 .try_into()
                 .context("a stored audit hash is not 32 bytes")?,
             records: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
-        },
-        None => Head {
-            first_id: None,
-            last_id: None,
-            hash: GENESIS,
-            records: 0,
-        },
+        })
     })
+    .transpose()
 }
 
 /// A record as stored, for verification.
@@ -198,20 +177,6 @@ pub struct StoredRecord {
     pub validity: i16,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
-}
-
-impl StoredRecord {
-    pub fn fields(&self) -> ChainFields<'_> {
-        ChainFields {
-            at_micros: self.at.timestamp_micros(),
-            party_id: self.party_id,
-            person_id: self.person_id,
-            coverage_id: self.coverage_id,
-            kind: &self.kind,
-            check_id: *self.check_id.as_bytes(),
-            validity: self.validity,
-        }
-    }
 }
 
 /// Streams every record in id order (flat memory for any table size) to `visit`.

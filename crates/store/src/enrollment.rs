@@ -6,8 +6,18 @@
 use anyhow::Context;
 use tokio_postgres::Transaction;
 
-use crate::enrollment::columns::{ALL, ATTRIBUTES};
-use crate::enrollment::report::{LineError, Report};
+use onshi_domain::enrolment_columns::{ALL, ATTRIBUTES};
+
+/// A staged line the stored coverages refuse (the caller turns it into the report's error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// 1-based line in the file; the header is line 1.
+    pub line: u64,
+    /// The column at fault (the header name).
+    pub column: String,
+    /// Stable machine code, `<column>.<kind>`.
+    pub code: String,
+}
 
 /// Claims the batch id for this transaction; `false` when it was already used (the caller then
 /// answers with the stored report). Blocks while another transaction holds the same id.
@@ -30,28 +40,21 @@ pub async fn claim_batch(
     Ok(inserted == 1)
 }
 
-/// The stored report of a batch and the party that sent it.
+/// The stored report of a batch (as JSON) and the party that sent it.
 ///
 /// # Errors
-/// Database failures, or a stored report that does not parse.
+/// Database failures.
 pub async fn stored_report(
     client: &impl tokio_postgres::GenericClient,
     batch_id: &str,
-) -> anyhow::Result<Option<(Option<i64>, Report)>> {
+) -> anyhow::Result<Option<(Option<i64>, serde_json::Value)>> {
     let row = client
         .query_opt(
             "select party_id, report from enrollment_batches where id = $1",
             &[&batch_id],
         )
         .await?;
-    row.map(|row| {
-        let report: serde_json::Value = row.get(1);
-        Ok((
-            row.get(0),
-            serde_json::from_value(report).context("stored report")?,
-        ))
-    })
-    .transpose()
+    Ok(row.map(|row| (row.get(0), row.get(1))))
 }
 
 /// Records a rejected batch (in its own transaction, after the batch's was rolled back) so that
@@ -61,14 +64,15 @@ pub async fn stored_report(
 /// Database failures.
 pub async fn record_rejection(
     client: &impl tokio_postgres::GenericClient,
+    batch_id: &str,
     party_id: Option<i64>,
-    report: &Report,
+    report: &serde_json::Value,
 ) -> anyhow::Result<()> {
     client
         .execute(
             "insert into enrollment_batches (id, party_id, status, report)
              values ($1, $2, 'rejected', $3) on conflict (id) do nothing",
-            &[&report.batch_id, &party_id, &serde_json::to_value(report)?],
+            &[&batch_id, &party_id, report],
         )
         .await
         .context("recording the rejected batch")?;
@@ -79,10 +83,14 @@ pub async fn record_rejection(
 ///
 /// # Errors
 /// Database failures.
-pub async fn finish_batch(tx: &Transaction<'_>, report: &Report) -> anyhow::Result<()> {
+pub async fn finish_batch(
+    tx: &Transaction<'_>,
+    batch_id: &str,
+    report: &serde_json::Value,
+) -> anyhow::Result<()> {
     tx.execute(
         "update enrollment_batches set report = $2 where id = $1",
-        &[&report.batch_id, &serde_json::to_value(report)?],
+        &[&batch_id, report],
     )
     .await?;
     Ok(())
@@ -147,7 +155,7 @@ const KEY_MATCH: &str = "c.insurer_number = s.insurer_number and c.number = s.nu
 pub async fn apply(
     tx: &Transaction<'_>,
     batch_id: &str,
-) -> anyhow::Result<(Applied, Vec<LineError>)> {
+) -> anyhow::Result<(Applied, Vec<Conflict>)> {
     tx.batch_execute("analyze staging").await?;
     let repeated_keys: bool = tx
         .query_one(
@@ -296,28 +304,12 @@ pub async fn apply(
         .iter()
         .map(|row| {
             let line: i32 = row.get(0);
-            let code: String = row.get(2);
-            LineError {
+            Conflict {
                 line: u64::try_from(line).unwrap_or_default(),
                 column: row.get(1),
-                message: message_for(&code).into(),
-                code,
+                code: row.get(2),
             }
         })
         .collect();
     Ok((applied, errors))
-}
-
-fn message_for(code: &str) -> &'static str {
-    match code {
-        "coverage.already_active" => {
-            "A coverage with this key is already active; lose it first or correct the key."
-        }
-        "coverage.not_active" => "No active coverage has this key; check the key or acquire it first.",
-        "effective_on.before_latest_change" => {
-            "The coverage already has a change effective after this date; send changes in date order."
-        }
-        "lost_on.before_acquired_on" => "The loss date is before the coverage was acquired.",
-        _ => "This line conflicts with the stored coverages.",
-    }
 }
