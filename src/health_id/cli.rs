@@ -57,7 +57,7 @@ fn outcome(error: HealthIdError) -> anyhow::Error {
 /// # Errors
 /// Whatever the command failed on, with context.
 pub async fn run(command: PurposeCommand, settings: &Settings) -> anyhow::Result<i32> {
-    let mut plain = crate::store::connect(&settings.database_url).await?;
+    let mut plain = crate::store::connect(settings.migration_url()).await?;
     crate::store::migrate::run(&mut plain).await?;
     drop(plain);
     let pool = crate::store::pool(&settings.database_url, 1)?;

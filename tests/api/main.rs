@@ -14,6 +14,7 @@ mod health_ids;
 mod helpers;
 mod limits;
 mod link_key;
+mod migrations;
 mod openapi;
 mod own_server;
 mod reader;
