@@ -111,3 +111,12 @@ ensure_toolchain() {
   command -v cargo >/dev/null || { echo "cargo is required (install the Rust toolchain)" >&2; exit 1; }
   ensure_packages pkg-config build-essential
 }
+
+# cargo-deny, from crates.io (pinned, so that every run checks with the same rules).
+CARGO_DENY_VERSION=0.20.2
+ensure_cargo_deny() {
+  if ! cargo deny --version 2>/dev/null | grep -q "$CARGO_DENY_VERSION"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION (once)"
+    cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION"
+  fi
+}

@@ -23,7 +23,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::CertFingerprint;
-use crate::parties::{Party, Role, Token};
+use crate::parties::{Party, Token};
 use crate::tls::PeerCertificate;
 
 /// Entries beyond this make the cache start afresh: a bound, not an eviction policy.
@@ -91,19 +91,13 @@ impl AuthCache {
     }
 }
 
-/// The authenticated party of a request.
+/// The authenticated party of a request, admitted by the route's [`Access`]
+/// (`super::routes::ROUTES`): a party of another role never reaches the handler.
 pub struct Caller(pub Party);
 
 impl Caller {
-    /// Fails with 403 unless the caller has one of the roles.
-    pub fn require(&self, roles: &[Role]) -> Result<&Party, ClientError> {
-        if roles.contains(&self.0.role) {
-            Ok(&self.0)
-        } else {
-            Err(forbidden(
-                "Your credential's role may not use this endpoint.",
-            ))
-        }
+    pub fn party(&self) -> &Party {
+        &self.0
     }
 }
 
@@ -151,6 +145,8 @@ fn authenticated(
         .get(AUTHORIZATION)
         .map(|v| v.to_str().map(|s| s.to_owned()));
     let presented = req.conn_data::<PeerCertificate>().map(|c| c.0);
+    // A handler outside the table admits nobody (a route must be listed to be served).
+    let access = super::routes::matched(req).map(|route| route.access);
     Box::pin(async move {
         let state = state.ok_or_else(|| anyhow::anyhow!("application state missing"))?;
         if cfg!(feature = "unguarded-bench") {
@@ -158,8 +154,15 @@ fn authenticated(
         }
         let party = authenticate(&state, header).await?;
         require_bound_certificate(&party, presented)?;
-        if let Some(cost) = cost {
-            state.limits.admit(&state.pool, party.id, cost).await?;
+        let admitted = access.is_some_and(|access| access.admits(party.role));
+        // A refused request costs one query, as any other: refusals are not a free probe.
+        match cost {
+            Some(cost) => state.limits.admit(&state.pool, party.id, cost).await?,
+            None if !admitted => state.limits.admit(&state.pool, party.id, 1).await?,
+            None => {}
+        }
+        if !admitted {
+            return Err(forbidden("Your credential's role may not use this endpoint.").into());
         }
         Ok(Caller(party))
     })

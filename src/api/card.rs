@@ -4,7 +4,7 @@
 //! endpoints of [`super::access_log`] too.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
@@ -20,7 +20,6 @@ use crate::card::surface::SurfaceData;
 use crate::card::{self, Audience, CardError, CardProof, Challenge};
 use crate::domain::parse_date;
 use crate::eligibility::today_in_japan;
-use crate::parties::Role;
 use crate::store::card::ConsentChoices;
 
 const BODY_MAX: usize = 64 * 1024;
@@ -31,7 +30,7 @@ pub async fn challenge(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let party = caller.require(&[Role::Facility])?;
+    let party = caller.party();
     unused(payload).await?;
     let challenge = card::new_challenge(
         &state.pool,
@@ -115,7 +114,7 @@ pub async fn check(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let party = caller.require(&[Role::Facility])?;
+    let party = caller.party();
     let body: CardCheckBody = typed(&read_limited(payload, BODY_MAX).await?)?;
     let certificate = base64_field(&body.certificate, "certificate")?;
     let signature = base64_field(&body.signature, "signature")?;
@@ -149,11 +148,12 @@ pub async fn check(
 /// read before the role is checked, so a typed number is refused (400) whoever sends it.
 pub async fn link(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body: LinkBody = typed(&read_limited(payload, BODY_MAX).await?)?;
-    let party = caller.require(&[Role::Facility])?;
+    let party = super::routes::admit_after_body(&req, &caller)?;
     let certificate = base64_field(&body.certificate, "certificate")?;
     let signature = base64_field(&body.signature, "signature")?;
     let challenge_id = uuid_field(&body.challenge_id)?;
@@ -242,7 +242,7 @@ pub async fn unlink_by_admin(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(&[Role::Admin])?;
+    let admin = caller.party();
     let body: AdminUnlinkBody = typed(&read_limited(payload, BODY_MAX).await?)?;
     let certificate = base64_field(&body.certificate, "certificate")?;
     let done = card::link::unlink_by_admin(&state.pool, &state.audit, admin.id, &certificate)

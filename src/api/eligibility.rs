@@ -12,7 +12,6 @@ use super::AppState;
 use crate::audit::DisclosureKind;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
 use crate::eligibility::{self, Answer, Query, Validity};
-use crate::parties::Role;
 
 const QUERY_FIELDS: [&str; 6] = [
     "insurer_number",
@@ -32,7 +31,7 @@ pub async fn check_one(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let party = caller.require(&[Role::Facility, Role::Claims])?;
+    let party = caller.party();
     let body = read_limited(payload, SINGLE_BODY_MAX).await?;
     let query = parse_query(
         &serde_json::Value::Object(json_object(&body)?),
@@ -66,17 +65,10 @@ pub async fn check_batch(
     caller: UnchargedCaller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = Caller(caller.0);
     // Every query costs what a single check costs, charged at once (a batch larger than the
     // burst is served from a full bucket); a request refused before its queries are known costs
     // one, as any other request.
-    let party = match caller.require(&[Role::Facility, Role::Claims]) {
-        Ok(party) => party,
-        Err(refused) => {
-            state.limits.admit(&state.pool, caller.0.id, 1).await?;
-            return Err(refused.into());
-        }
-    };
+    let party = &caller.0;
     let items = batch_items(payload, party).await;
     let cost = items.as_ref().map_or(1, |items| items.len().max(1) as u64);
     state.limits.admit(&state.pool, party.id, cost).await?;

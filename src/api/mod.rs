@@ -1,4 +1,5 @@
-//! The HTTP edge: parse and authenticate, call the use case, shape the answer.
+//! The HTTP edge: parse and authenticate, call the use case, shape the answer. The routes and
+//! who may call each are one table, [`routes::ROUTES`]; this overview follows it.
 //!
 //! | route | who | module |
 //! |---|---|---|
@@ -40,17 +41,16 @@ pub mod health_ids;
 pub mod limits;
 pub mod openapi;
 pub mod parties;
+pub mod routes;
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::web;
 use deadpool_postgres::Pool;
 
 use crate::audit::AuditLog;
 use crate::domain::LinkKey;
 use auth::AuthCache;
-use error::{ApiError, ClientError};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -72,40 +72,8 @@ pub struct AppState {
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
 }
 
+/// Every route of [`routes::ROUTES`]; anything else is 405 (a known path) or 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/openapi.yaml", web::get().to(openapi::document))
-        .service(
-            web::scope("/v1")
-                .route("/eligibility", web::post().to(eligibility::check_one))
-                .route(
-                    "/eligibility/batch",
-                    web::post().to(eligibility::check_batch),
-                )
-                .route("/eligibility/card", web::post().to(card::check))
-                .route("/challenges", web::post().to(card::challenge))
-                .route("/card-links", web::post().to(card::link))
-                .route("/card-links/unlink", web::post().to(card::unlink_by_admin))
-                .route("/self/card-unlink", web::post().to(card::unlink_by_holder))
-                .route("/parties", web::post().to(parties::add))
-                .route("/parties/{id}/revoke", web::post().to(parties::revoke))
-                .route("/enrollments", web::post().to(enrollments::upload))
-                .route(
-                    "/enrollments/{batch_id}",
-                    web::get().to(enrollments::report),
-                )
-                .configure(health_ids::routes)
-                .configure(access_log::routes),
-        )
-        .default_service(web::to(not_found));
-}
-
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ClientError::new(
-        StatusCode::NOT_FOUND,
-        "route.not_found",
-        "No such endpoint (or not with this method); see the API description.",
-    )
-    .into())
+    routes::register(cfg);
+    cfg.default_service(web::to(routes::unmatched));
 }

@@ -15,6 +15,41 @@ async fn health_and_readiness_need_no_token() {
     assert_eq!(body["error"]["code"], "route.not_found");
 }
 
+/// A known path asked with a method it does not take is 405 with `Allow`, not 404; the role of
+/// the caller does not matter (nothing is authenticated for it).
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/v1/eligibility", "POST"),
+        (reqwest::Method::DELETE, "/v1/parties/7/revoke", "POST"),
+        (reqwest::Method::PUT, "/v1/enrollments/some-batch", "GET"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+    ] {
+        let response = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.headers()["allow"].to_str().unwrap(),
+            allow,
+            "{method} {path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "route.method_not_allowed");
+    }
+    let response = app
+        .http
+        .delete(format!("{}/v1/nothing-here", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
 #[tokio::test]
 async fn a_lost_database_answers_503_and_the_service_recovers() {
     let app = spawn_app_behind_proxy().await;

@@ -75,12 +75,12 @@ fn dangling_refs(doc: &Value, value: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_route_is_documented_and_every_documented_route_exists() {
-    let routes = routes_in_source();
+    let routes = routes_in_table();
     assert!(
         routes.contains(&("GET".into(), "/healthz".into()))
             && routes.contains(&("POST".into(), "/v1/eligibility".into()))
             && routes.contains(&("POST".into(), "/v1/health-ids/resolve".into())),
-        "the route extraction reads top-level, scoped and configured routes: {routes:?}"
+        "the table holds the top-level and /v1 routes: {routes:?}"
     );
 
     let spec = spec();
@@ -191,56 +191,12 @@ fn api_sources() -> Vec<(String, String)> {
     files
 }
 
-/// Every `(METHOD, full path)` registered with `.route("<path>", web::<method>()...)` in
-/// `src/api/`. Paths inside `web::scope("<prefix>")` get the prefix; a module's own routes get
-/// the prefix of the place where `mod.rs` calls `.configure(<module>::routes)`.
-fn routes_in_source() -> BTreeSet<(String, String)> {
-    let sources = api_sources();
-    let mod_rs = Rust::new(&sources.iter().find(|(n, _)| n == "mod.rs").unwrap().1);
-    let mut routes = BTreeSet::new();
-    for (file, source) in &sources {
-        let rust = Rust::new(source);
-        for form in [
-            "web::resource(",
-            "web::route(",
-            "#[get(",
-            "#[post(",
-            "#[route(",
-        ] {
-            assert!(
-                rust.find_code(form).is_empty(),
-                "{file} registers a route as {form}...; this test reads only \
-                 .route(\"/path\", web::<method>().to(handler)): extend it"
-            );
-        }
-        let found = rust.find_code(".route(");
-        if found.is_empty() {
-            continue;
-        }
-        let module_prefix = if file == "mod.rs" {
-            String::new()
-        } else {
-            let module = file.trim_end_matches(".rs");
-            let at = mod_rs.find_code(&format!(".configure({module}::routes)"));
-            assert_eq!(
-                at.len(),
-                1,
-                "{file} has routes; mod.rs must call .configure({module}::routes) once"
-            );
-            mod_rs.prefix_at(at[0])
-        };
-        for at in found {
-            let (method, path) = rust.route_at(at).unwrap_or_else(|| {
-                panic!(
-                    "{file}:{}: write the route as .route(\"/path\", web::<method>().to(handler))",
-                    rust.line_of(at)
-                )
-            });
-            let path = format!("{module_prefix}{}{path}", rust.prefix_at(at));
-            routes.insert((method, without_param_patterns(&path)));
-        }
-    }
-    routes
+/// Every `(METHOD, full path)` of the route table the server registers.
+fn routes_in_table() -> BTreeSet<(String, String)> {
+    onshi::api::routes::ROUTES
+        .iter()
+        .map(|r| (r.method.as_str().to_owned(), without_param_patterns(r.path)))
+        .collect()
 }
 
 /// `/a/{id:\d+}` → `/a/{id}`: actix's parameter patterns are not part of the OpenAPI path.
@@ -275,44 +231,15 @@ fn client_error_codes(source: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_source_reader_skips_comments_and_literals_and_nests_scopes() {
+fn the_source_reader_skips_comments_and_literals() {
     let source = r#"
-        // .route("/commented", web::get()
-        fn routes(cfg: &mut web::ServiceConfig) {
-            cfg.route("/top", web::get().to(top))
-                .service(
-                    web::scope("/v1")
-                        .route(
-                            "/inner",
-                            web::post().to(inner),
-                        )
-                        .configure(more::routes),
-                )
-                .route("/after", web::get().to(after));
+        // ClientError::new(StatusCode::NOT_FOUND, "commented.out", "")
+        fn handler() {
             let _ = ClientError::new(StatusCode::NOT_FOUND, "x.y", "a ) in a message (");
             let _ = ClientError::new(status, code, "not a literal code");
             let _ = ('"', 'a');
         }
     "#;
-    let rust = Rust::new(source);
-    let routes: Vec<_> = rust
-        .find_code(".route(")
-        .into_iter()
-        .map(|at| {
-            let (method, path) = rust.route_at(at).unwrap();
-            (method, format!("{}{path}", rust.prefix_at(at)))
-        })
-        .collect();
-    assert_eq!(
-        routes,
-        [
-            ("GET".to_string(), "/top".to_string()),
-            ("POST".to_string(), "/v1/inner".to_string()),
-            ("GET".to_string(), "/after".to_string()),
-        ]
-    );
-    let configure = rust.find_code(".configure(more::routes)");
-    assert_eq!(rust.prefix_at(configure[0]), "/v1");
     assert_eq!(client_error_codes(source), ["x.y"]);
     assert_eq!(without_param_patterns(r"/a/{id:\d+}/b"), "/a/{id}/b");
 }

@@ -406,7 +406,7 @@ async fn every_endpoint_admits_exactly_the_roles_in_the_table_and_no_bad_credent
             check(format!("{name} with {what}"), got, want);
         }
 
-        // The other method on the same path is no endpoint, unless the table lists it.
+        // The other method on the same path is 405 (the path is known), unless the table lists it.
         let other = if row.method == "GET" { "POST" } else { "GET" };
         if !ENDPOINTS
             .iter()
@@ -423,7 +423,7 @@ async fn every_endpoint_admits_exactly_the_roles_in_the_table_and_no_bad_credent
             check(
                 format!("{other} {} (not declared)", row.route),
                 got,
-                (404, "route.not_found"),
+                (405, "route.method_not_allowed"),
             );
         }
     }

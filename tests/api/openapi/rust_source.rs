@@ -2,8 +2,6 @@
 //! string and char literals, so that a parenthesis or a pattern inside a message is not read as
 //! code, and reads the calls the test looks for.
 
-use super::METHODS;
-
 /// A Rust source with its code told apart from comments and literals, enough to find calls and
 /// read their string arguments without being misled by parentheses or text inside messages.
 pub(super) struct Rust<'a> {
@@ -102,60 +100,6 @@ impl<'a> Rust<'a> {
         let end = body.find('"')?;
         let value = &body[..end];
         (!value.contains('\\')).then(|| (value.to_owned(), start + 1 + end + 1))
-    }
-
-    /// `(METHOD, path)` of `.route("<path>", web::<method>()` at `at`.
-    pub(super) fn route_at(&self, at: usize) -> Option<(String, String)> {
-        let (path, end) = self.string_at(at + ".route(".len())?;
-        let rest = self.src[end..].trim_start().strip_prefix(',')?;
-        let rest = rest.trim_start().strip_prefix("web::")?;
-        let method: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_lowercase())
-            .collect();
-        let called = rest[method.len()..].starts_with("()");
-        (called && METHODS.contains(&method.as_str())).then(|| (method.to_uppercase(), path))
-    }
-
-    /// The joined prefixes of the `web::scope("<prefix>")` calls whose chains enclose `at`: a
-    /// scope's chain goes on until the call that holds it closes.
-    pub(super) fn prefix_at(&self, at: usize) -> String {
-        let mut prefix = String::new();
-        for scope in self.find_code("web::scope(") {
-            if scope < at && self.depth_between(scope, at) >= 0 {
-                let Some((name, _)) = self.string_at(scope + "web::scope(".len()) else {
-                    panic!(
-                        "line {}: a scope's prefix must be a literal",
-                        self.line_of(scope)
-                    );
-                };
-                prefix.push_str(&name);
-            }
-        }
-        prefix
-    }
-
-    /// The parenthesis depth at `to` relative to `from`, or -1 once it went below zero.
-    fn depth_between(&self, from: usize, to: usize) -> i32 {
-        let mut depth = 0;
-        for i in from..to {
-            if !self.code[i] {
-                continue;
-            }
-            match self.src.as_bytes()[i] {
-                b'(' | b'[' | b'{' => depth += 1,
-                b')' | b']' | b'}' => depth -= 1,
-                _ => {}
-            }
-            if depth < 0 {
-                return -1;
-            }
-        }
-        depth
-    }
-
-    pub(super) fn line_of(&self, at: usize) -> usize {
-        self.src[..at].matches('\n').count() + 1
     }
 }
 
