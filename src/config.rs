@@ -341,7 +341,98 @@ impl Settings {
         if let Some(v) = env("ONSHI_LINK_KEY_PKCS11_LABEL") {
             settings.link_key_pkcs11_label = Some(v);
         }
+        settings.validate()?;
         Ok(settings)
+    }
+
+    /// Refuses values the server cannot run with, naming the setting (and its environment
+    /// variable), rather than clamping them at start.
+    ///
+    /// # Errors
+    /// The first setting out of its range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let at_least_one: [(&str, &str, u64); 11] = [
+            ("pool_size", "ONSHI_POOL_SIZE", self.pool_size as u64),
+            (
+                "audit_writers",
+                "ONSHI_AUDIT_WRITERS",
+                self.audit_writers as u64,
+            ),
+            (
+                "audit_batch_max",
+                "ONSHI_AUDIT_BATCH_MAX",
+                self.audit_batch_max as u64,
+            ),
+            (
+                "upload_concurrency",
+                "ONSHI_UPLOAD_CONCURRENCY",
+                self.upload_concurrency as u64,
+            ),
+            (
+                "upload_per_party",
+                "ONSHI_UPLOAD_PER_PARTY",
+                self.upload_per_party as u64,
+            ),
+            (
+                "upload_deadline_seconds",
+                "ONSHI_UPLOAD_DEADLINE_SECONDS",
+                self.upload_deadline_seconds,
+            ),
+            (
+                "upload_max_bytes",
+                "ONSHI_UPLOAD_MAX_BYTES",
+                self.upload_max_bytes,
+            ),
+            (
+                "upload_idle_seconds",
+                "ONSHI_UPLOAD_IDLE_SECONDS",
+                self.upload_idle_seconds,
+            ),
+            (
+                "trust_reload_seconds",
+                "ONSHI_TRUST_RELOAD_SECONDS",
+                self.trust_reload_seconds,
+            ),
+            (
+                "challenge_seconds",
+                "ONSHI_CHALLENGE_SECONDS",
+                self.challenge_seconds,
+            ),
+            (
+                "audit.checkpoint_seconds",
+                "ONSHI_AUDIT_CHECKPOINT_SECONDS",
+                self.audit.checkpoint_seconds,
+            ),
+        ];
+        for (name, variable, value) in at_least_one {
+            anyhow::ensure!(
+                value >= 1,
+                "{name} ({variable}) must be at least 1, not {value}"
+            );
+        }
+        anyhow::ensure!(
+            self.upload_per_party <= self.upload_concurrency,
+            "upload_per_party ({}) cannot exceed upload_concurrency ({})",
+            self.upload_per_party,
+            self.upload_concurrency
+        );
+        // A challenge is answered at the desk within minutes; a day is already far too long.
+        anyhow::ensure!(
+            self.challenge_seconds <= 86_400,
+            "challenge_seconds (ONSHI_CHALLENGE_SECONDS) must be at most 86400, not {}",
+            self.challenge_seconds
+        );
+        let port = self
+            .listen
+            .rsplit_once(':')
+            .and_then(|(host, port)| (!host.is_empty()).then_some(port))
+            .and_then(|port| port.parse::<u16>().ok());
+        anyhow::ensure!(
+            port.is_some(),
+            "listen (ONSHI_LISTEN) must be host:port, not {:?}",
+            self.listen
+        );
+        Ok(())
     }
 
     /// The key that turns a My Number into a person link: inside the PKCS#11 token when
@@ -484,6 +575,33 @@ mod tests {
             "plain HTTP by default"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_by_name_not_clamped() {
+        for (variable, value, named) in [
+            ("ONSHI_POOL_SIZE", "0", "pool_size"),
+            (
+                "ONSHI_AUDIT_CHECKPOINT_SECONDS",
+                "0",
+                "audit.checkpoint_seconds",
+            ),
+            ("ONSHI_CHALLENGE_SECONDS", "0", "challenge_seconds"),
+            ("ONSHI_CHALLENGE_SECONDS", "999999", "challenge_seconds"),
+            ("ONSHI_UPLOAD_PER_PARTY", "9", "upload_per_party"),
+            ("ONSHI_LISTEN", "8080", "listen"),
+        ] {
+            let error = Settings::load_from(None, |name| (name == variable).then(|| value.into()))
+                .unwrap_err();
+            assert!(
+                format!("{error:#}").contains(named),
+                "{variable}={value}: {error:#}"
+            );
+        }
+        assert!(
+            Settings::load_from(None, |_| None).is_ok(),
+            "the defaults are valid"
+        );
     }
 
     #[test]

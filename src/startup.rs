@@ -49,6 +49,7 @@ impl Application {
     /// No link key, unusable TLS files, an unreachable database, a failing migration or an
     /// unusable address.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let link_key = Arc::new(settings.link_key()?);
         // Read before the database is touched, so that a TLS mistake fails the start at once.
         let tls = settings.tls.server_config()?;
@@ -69,7 +70,7 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let origin = public_origin(settings, tls.is_some(), port)?;
-        let reload = Duration::from_secs(settings.trust_reload_seconds.max(1));
+        let reload = Duration::from_secs(settings.trust_reload_seconds);
         let audit = AuditLog::start(
             &connector,
             settings.audit_writers,
@@ -105,7 +106,7 @@ impl Application {
                 reload,
             )?,
             origin,
-            upload_idle: Duration::from_secs(settings.upload_idle_seconds.max(1)),
+            upload_idle: Duration::from_secs(settings.upload_idle_seconds),
             uploads: UploadGate::new(
                 settings.upload_concurrency,
                 settings.upload_per_party,
@@ -114,7 +115,8 @@ impl Application {
                 settings.upload_max_bytes,
             ),
             challenge_lifetime: chrono::Duration::seconds(
-                i64::try_from(settings.challenge_seconds).unwrap_or(120),
+                i64::try_from(settings.challenge_seconds)
+                    .context("challenge_seconds is out of range")?,
             ),
             health_ids: settings.health_id.open()?.map(Arc::new),
         });
@@ -184,6 +186,6 @@ fn audit_chain(settings: &Settings) -> anyhow::Result<crate::audit::Chain> {
     Ok(crate::audit::Chain {
         key: Arc::new(key),
         witness: Some(Arc::new(witness)),
-        checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_seconds.max(1)),
+        checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_seconds),
     })
 }
