@@ -16,6 +16,7 @@
 //! | [`individual_number`] | the secret [`IndividualNumber`] (個人番号), [`LinkKey`], [`PersonLink`] |
 //! | [`codes`] | the small wire code enums of an eligibility answer |
 //! | [`person`] | [`PersonName`], [`KanaName`], [`Postcode`], [`Address`], [`parse_date`] |
+//! | [`ids`] | [`PartyId`], [`PersonId`], [`CoverageId`] and the [`Actor`] of a disclosure |
 //! | [`role`] | [`Role`]: what a registered party is |
 //! | [`calendar`] | dates the law fixes by age (school start) |
 //! | [`enrolment_columns`] | the columns of an insurer's enrolment file |
@@ -50,6 +51,7 @@ pub mod check_digit;
 pub mod codes;
 pub mod enrolment_columns;
 pub mod facility;
+pub mod ids;
 pub mod individual_number;
 pub mod insurer;
 pub mod person;
@@ -63,6 +65,7 @@ pub use codes::{
     Sex,
 };
 pub use facility::{FacilityCode, FacilityKind};
+pub use ids::{Actor, CoverageId, PartyId, PersonId};
 pub use individual_number::{IndividualNumber, LinkKey, PersonLink, TokenMac};
 pub use insurer::InsurerNumber;
 pub use person::{parse_date, Address, KanaName, PersonName, Postcode};
