@@ -17,6 +17,7 @@
 //! `access_log.admin`. Pages run newest first; a page ends with a cursor (the `check_id` of its
 //! last entry) when more may follow.
 
+use crate::domain::{Actor, PartyId, PersonId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Serialize;
@@ -28,10 +29,6 @@ use crate::card::{self, trust::Snapshot, Audience, Bound, CardError, CardProof};
 use crate::domain::Invalid;
 use crate::eligibility::{Query, Validity};
 use crate::store::access_log as store;
-
-/// The party id recorded when a person reads their own log with their card. Party ids are
-/// identity values starting at 1, so 0 names no party; the record's kind says who read.
-pub const CARD_HOLDER: i64 = 0;
 
 /// The most entries one page holds.
 pub const PAGE_MAX: u16 = 100;
@@ -165,7 +162,7 @@ pub async fn of_card_holder(
     let check_id = record_read(
         audit,
         now,
-        CARD_HOLDER,
+        Actor::CardHolder,
         DisclosureKind::AccessLogSelf,
         Some(holder.person_id),
         Validity::Valid,
@@ -186,7 +183,7 @@ pub async fn of_card_holder(
 pub async fn by_coverage(
     pool: &Pool,
     audit: &AuditLog,
-    admin_id: i64,
+    admin_id: PartyId,
     query: &Query,
     before: Before,
     limit: PageLimit,
@@ -197,7 +194,7 @@ pub async fn by_coverage(
         .await?
         .pop()
         .unwrap_or_default();
-    let mut persons: Vec<i64> = candidates.iter().map(|c| c.person_id).collect();
+    let mut persons: Vec<PersonId> = candidates.iter().map(|c| c.person_id).collect();
     persons.sort_unstable();
     persons.dedup();
     let person_id = match persons[..] {
@@ -212,7 +209,7 @@ pub async fn by_coverage(
             record_read(
                 audit,
                 now,
-                admin_id,
+                Actor::Party(admin_id),
                 DisclosureKind::AccessLogAdmin,
                 None,
                 validity,
@@ -228,7 +225,7 @@ pub async fn by_coverage(
     let check_id = record_read(
         audit,
         now,
-        admin_id,
+        Actor::Party(admin_id),
         DisclosureKind::AccessLogAdmin,
         Some(person_id),
         Validity::Valid,
@@ -245,7 +242,7 @@ pub async fn by_coverage(
 /// that is not in this person's log.
 async fn page(
     client: &deadpool_postgres::Client,
-    person_id: i64,
+    person_id: PersonId,
     before: Before,
     limit: PageLimit,
 ) -> anyhow::Result<Option<(Vec<Entry>, Option<Uuid>)>> {
@@ -278,16 +275,16 @@ async fn page(
 async fn record_read(
     audit: &AuditLog,
     at: DateTime<Utc>,
-    party_id: i64,
+    actor: Actor,
     kind: DisclosureKind,
-    person_id: Option<i64>,
+    person_id: Option<PersonId>,
     validity: Validity,
 ) -> anyhow::Result<Uuid> {
     let check_id = Uuid::now_v7();
     audit
         .record(vec![Disclosure {
             at,
-            party_id,
+            actor,
             person_id,
             coverage_id: None,
             kind,

@@ -168,7 +168,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             command: PartyCommand::Revoke { id },
         } => {
             let client = crate::store::connect(&settings.database_url).await?;
-            match crate::parties::revoke(&client, id).await? {
+            match crate::parties::revoke(&client, crate::domain::PartyId::new(id)).await? {
                 Some(at) => {
                     println!("party {id} revoked at {at}");
                     Ok(0)
@@ -209,7 +209,9 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         } => {
             // The application role may raise flags but not clear them: an operator's session.
             let client = crate::store::connect(settings.migration_url()).await?;
-            if crate::store::limits::clear_flag(&client, id, &by).await? {
+            if crate::store::limits::clear_flag(&client, crate::domain::PartyId::new(id), &by)
+                .await?
+            {
                 println!("party {id}: flag cleared");
                 Ok(0)
             } else {

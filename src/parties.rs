@@ -10,14 +10,14 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, InsurerNumber};
+use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, InsurerNumber, PartyId};
 
 pub use crate::domain::Role;
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
 pub struct Party {
-    pub id: i64,
+    pub id: PartyId,
     pub role: Role,
     pub facility_code: Option<String>,
     /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
@@ -62,7 +62,7 @@ impl Party {
     /// authentication and the audit record to measure what they cost. Never deployed.
     pub fn unguarded_bench() -> Party {
         Party {
-            id: 0,
+            id: PartyId::new(0),
             role: Role::Claims,
             facility_code: None,
             insurer_numbers: BTreeSet::new(),
@@ -245,7 +245,7 @@ pub async fn register(
     client: &mut tokio_postgres::Client,
     party: &NewParty,
     token: &Token,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<PartyId> {
     crate::store::parties::insert(client, &party.row(), &token.hash()).await
 }
 
@@ -268,7 +268,7 @@ pub async fn by_token_hash(
 /// Database failures.
 pub async fn revoke(
     client: &impl tokio_postgres::GenericClient,
-    party_id: i64,
+    party_id: PartyId,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     crate::store::parties::revoke(client, party_id).await
 }
@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn claims_systems_and_medical_and_dental_facilities_may_batch() {
         let party = |role, code: Option<&str>| Party {
-            id: 1,
+            id: PartyId::new(1),
             role,
             facility_code: code.map(str::to_owned),
             insurer_numbers: BTreeSet::new(),

@@ -9,6 +9,7 @@
 //! cache holds the party with its fingerprints, and the comparison runs on every request. An
 //! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
 
+use crate::domain::PartyId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -61,7 +62,7 @@ impl AuthCache {
     }
 
     /// Drops every cached token of the party (it was revoked).
-    pub fn forget_party(&self, party_id: i64) {
+    pub fn forget_party(&self, party_id: PartyId) {
         self.entries
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -223,7 +224,7 @@ fn require_bound_certificate(
         return Ok(());
     }
     tracing::warn!(
-        party = party.id,
+        party = party.id.get(),
         presented = ?presented,
         "token used without its bound client certificate"
     );

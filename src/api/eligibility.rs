@@ -1,5 +1,6 @@
 //! `POST /v1/eligibility` and `POST /v1/eligibility/batch`.
 
+use crate::domain::PartyId;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
@@ -138,7 +139,7 @@ async fn batch_items(
 /// Tells the enumeration watch which queries found something.
 pub(super) async fn note_misses(
     state: &AppState,
-    party_id: i64,
+    party_id: PartyId,
     queries: &[&Query],
     answers: &[Answer],
 ) {

@@ -1,5 +1,6 @@
 //! `POST /v1/enrollments` (CSV upload, streamed) and `GET /v1/enrollments/{batch id}`.
 
+use crate::domain::PartyId;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -212,7 +213,7 @@ fn too_large(max: u64) -> ClientError {
 pub struct UploadGate {
     total: Arc<Semaphore>,
     per_party: usize,
-    parties: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    parties: Mutex<HashMap<PartyId, Arc<Semaphore>>>,
     wait: Duration,
     pub deadline: Duration,
     pub max_bytes: u64,
@@ -246,7 +247,7 @@ impl UploadGate {
     ///
     /// # Errors
     /// 429 `upload.busy` when no turn came within the wait.
-    pub async fn turn(&self, party_id: i64) -> Result<Turn, ClientError> {
+    pub async fn turn(&self, party_id: PartyId) -> Result<Turn, ClientError> {
         let party = {
             let mut parties = self.parties.lock().unwrap_or_else(|p| p.into_inner());
             parties

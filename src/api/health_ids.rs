@@ -86,7 +86,7 @@ struct PurposeView {
     id: i64,
     name: String,
     key_version: u32,
-    parties: Vec<i64>,
+    parties: Vec<crate::domain::PartyId>,
 }
 
 /// Registers a purpose with the parties that may receive and resolve its IDs (administrators).
@@ -102,10 +102,10 @@ pub async fn add_purpose(
         ClientError::new(StatusCode::BAD_REQUEST, format!("{field}.type"), message)
             .with_field(field)
     };
-    let parties: Vec<i64> = match map.get("parties") {
+    let parties: Vec<crate::domain::PartyId> = match map.get("parties") {
         Some(serde_json::Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(serde_json::Value::as_i64)
+            .map(|v| v.as_i64().map(crate::domain::PartyId::new))
             .collect::<Option<_>>()
             .ok_or_else(|| bad("parties", "List the party ids as numbers."))?,
         _ => {

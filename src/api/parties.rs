@@ -83,7 +83,7 @@ pub async fn revoke(
     };
     // Read here rather than by `web::Path<i64>`, whose refusal is a plain-text 404 that
     // repeats the path.
-    let id: i64 = path.parse().map_err(|_| not_found())?;
+    let id = crate::domain::PartyId::new(path.parse().map_err(|_| not_found())?);
     let client = state.pool.get().await.map_err(anyhow::Error::new)?;
     match crate::parties::revoke(&**client, id).await? {
         Some(at) => Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked_at": at }))),

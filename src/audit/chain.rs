@@ -32,9 +32,9 @@ impl<'a> From<&'a Disclosure> for ChainFields<'a> {
     fn from(d: &'a Disclosure) -> Self {
         ChainFields {
             at_micros: d.at.timestamp_micros(),
-            party_id: d.party_id,
-            person_id: d.person_id,
-            coverage_id: d.coverage_id,
+            party_id: d.actor.stored(),
+            person_id: d.person_id.map(crate::domain::PersonId::get),
+            coverage_id: d.coverage_id.map(crate::domain::CoverageId::get),
             kind: d.kind.as_str(),
             check_id: *d.check_id.as_bytes(),
             validity: d.validity,

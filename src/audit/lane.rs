@@ -84,9 +84,11 @@ impl Lane {
         for record in records {
             let hash = chain::link(&self.key, &prev, &ChainFields::from(*record));
             rows.at.push(record.at);
-            rows.party_id.push(record.party_id);
-            rows.person_id.push(record.person_id);
-            rows.coverage_id.push(record.coverage_id);
+            rows.party_id.push(record.actor.stored());
+            rows.person_id
+                .push(record.person_id.map(crate::domain::PersonId::get));
+            rows.coverage_id
+                .push(record.coverage_id.map(crate::domain::CoverageId::get));
             rows.kind.push(record.kind.as_str());
             rows.check_id.push(record.check_id);
             rows.validity.push(record.validity);

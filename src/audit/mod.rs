@@ -29,6 +29,7 @@ mod lane;
 pub mod verify;
 pub mod witness;
 
+use crate::domain::{Actor, CoverageId, PersonId};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,9 +81,9 @@ impl DisclosureKind {
 #[derive(Clone, Debug)]
 pub struct Disclosure {
     pub at: DateTime<Utc>,
-    pub party_id: i64,
-    pub person_id: Option<i64>,
-    pub coverage_id: Option<i64>,
+    pub actor: Actor,
+    pub person_id: Option<PersonId>,
+    pub coverage_id: Option<CoverageId>,
     pub kind: DisclosureKind,
     pub check_id: Uuid,
     pub validity: i16,

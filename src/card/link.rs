@@ -13,6 +13,7 @@
 //! "no coverage to link to" whether the number is unknown or the person holds no coverage today,
 //! so linking is no way to find out whether a number is enrolled.
 
+use crate::domain::{Actor, PartyId, PersonId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use der::{Decode, Encode};
@@ -23,7 +24,6 @@ use super::surface::{self, SurfaceData};
 use super::trust::Snapshot;
 use super::verify::Rejection;
 use super::{identify, prove, Audience, Bound, CardError, CardProof, Holder};
-use crate::access_log::CARD_HOLDER;
 use crate::audit::{AuditLog, Disclosure, DisclosureKind};
 use crate::domain::LinkKey;
 use crate::eligibility::{today_in_japan, Validity};
@@ -59,7 +59,7 @@ pub async fn link(
     audit: &AuditLog,
     trust: LinkTrust<'_>,
     link_key: &LinkKey,
-    party_id: i64,
+    party_id: PartyId,
     proof: &LinkProof<'_>,
 ) -> Result<Done, CardError> {
     let now = Utc::now();
@@ -109,7 +109,14 @@ pub async fn link(
     if linked != person_id {
         return Err(CardError::LinkedElsewhere);
     }
-    let check_id = record(audit, now, party_id, DisclosureKind::CardLink, person_id).await?;
+    let check_id = record(
+        audit,
+        now,
+        Actor::Party(party_id),
+        DisclosureKind::CardLink,
+        person_id,
+    )
+    .await?;
     transaction.commit().await.map_err(anyhow::Error::new)?;
     Ok(Done {
         not_after: card.not_after,
@@ -141,7 +148,7 @@ pub async fn unlink_by_holder(
         &mut client,
         audit,
         now,
-        CARD_HOLDER,
+        Actor::CardHolder,
         &card.issuer,
         &card.serial,
     )
@@ -157,7 +164,7 @@ pub async fn unlink_by_holder(
 pub async fn unlink_by_admin(
     pool: &Pool,
     audit: &AuditLog,
-    admin_id: i64,
+    admin_id: PartyId,
     certificate: &[u8],
 ) -> Result<Done, CardError> {
     let now = Utc::now();
@@ -170,14 +177,22 @@ pub async fn unlink_by_admin(
         .map_err(|_| malformed())?;
     let serial = cert.tbs_certificate.serial_number.as_bytes().to_vec();
     let mut client = pool.get().await.map_err(anyhow::Error::new)?;
-    unlink(&mut client, audit, now, admin_id, &issuer, &serial).await
+    unlink(
+        &mut client,
+        audit,
+        now,
+        Actor::Party(admin_id),
+        &issuer,
+        &serial,
+    )
+    .await
 }
 
 async fn unlink(
     client: &mut deadpool_postgres::Client,
     audit: &AuditLog,
     now: DateTime<Utc>,
-    party_id: i64,
+    actor: Actor,
     issuer: &[u8],
     serial: &[u8],
 ) -> Result<Done, CardError> {
@@ -186,7 +201,7 @@ async fn unlink(
         .await?
         .ok_or(CardError::NotLinked)?;
     // Recorded before the unlink commits: an unlink is never without its record.
-    let check_id = record(audit, now, party_id, DisclosureKind::CardUnlink, person_id).await?;
+    let check_id = record(audit, now, actor, DisclosureKind::CardUnlink, person_id).await?;
     transaction.commit().await.map_err(anyhow::Error::new)?;
     Ok(Done {
         not_after,
@@ -198,15 +213,15 @@ async fn unlink(
 async fn record(
     audit: &AuditLog,
     at: DateTime<Utc>,
-    party_id: i64,
+    actor: Actor,
     kind: DisclosureKind,
-    person_id: i64,
+    person_id: PersonId,
 ) -> anyhow::Result<Uuid> {
     let check_id = Uuid::now_v7();
     audit
         .record(vec![Disclosure {
             at,
-            party_id,
+            actor,
             person_id: Some(person_id),
             coverage_id: None,
             kind,

@@ -26,6 +26,7 @@ pub mod surface;
 pub mod trust;
 pub mod verify;
 
+use crate::domain::{PartyId, PersonId};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use rand::RngCore;
@@ -177,7 +178,7 @@ pub(crate) async fn prove(
 /// A card that proved itself, and the person it is linked to.
 pub struct Holder {
     pub card: VerifiedCard,
-    pub person_id: i64,
+    pub person_id: PersonId,
 }
 
 /// The person holding the card: takes the challenge issued to `audience`, verifies the
@@ -212,7 +213,7 @@ pub async fn check(
     audit: &AuditLog,
     trust: Option<&Snapshot>,
     origin: &Origin,
-    party_id: i64,
+    party_id: PartyId,
     proof: &CardProof<'_>,
     date_of_care: NaiveDate,
     consents: ConsentChoices,

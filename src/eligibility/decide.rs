@@ -79,8 +79,8 @@ mod tests {
 
     pub(crate) fn candidate(id: i64, person: i64, acquired: &str, lost: Option<&str>) -> Candidate {
         Candidate {
-            coverage_id: id,
-            person_id: person,
+            coverage_id: crate::domain::CoverageId::new(id),
+            person_id: crate::domain::PersonId::new(person),
             insurer_number: "33120015".into(),
             insurer_name: None,
             symbol: "12".into(),
@@ -155,6 +155,6 @@ mod tests {
             candidate(2, 1, "2018-04-01", None),
         ];
         let (v, chosen) = decide(date("2026-11-24"), &c);
-        assert_eq!((v, chosen.unwrap().coverage_id), (Validity::Valid, 2));
+        assert_eq!((v, chosen.unwrap().coverage_id.get()), (Validity::Valid, 2));
     }
 }

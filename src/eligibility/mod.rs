@@ -10,6 +10,7 @@ mod decide;
 pub use answer::{Advisory, Answer, CoverageView};
 pub use decide::{decide, Validity};
 
+use crate::domain::{Actor, PartyId};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
@@ -72,7 +73,7 @@ pub use crate::store::coverage::CoverageRow as Candidate;
 /// through here, so no answer can leave without its matching record.
 pub fn answer_with_record(
     at: DateTime<Utc>,
-    party_id: i64,
+    party_id: PartyId,
     kind: DisclosureKind,
     validity: Validity,
     chosen: Option<&Candidate>,
@@ -83,7 +84,7 @@ pub fn answer_with_record(
     let check_id = Uuid::now_v7();
     let record = Disclosure {
         at,
-        party_id,
+        actor: Actor::Party(party_id),
         person_id: chosen.map(|c| c.person_id),
         coverage_id: chosen.map(|c| c.coverage_id),
         kind,
@@ -109,7 +110,7 @@ pub fn today_in_japan() -> NaiveDate {
 pub async fn check(
     pool: &Pool,
     audit: &AuditLog,
-    party_id: i64,
+    party_id: PartyId,
     kind: DisclosureKind,
     queries: &[&Query],
 ) -> anyhow::Result<Vec<Answer>> {

@@ -13,6 +13,7 @@ pub mod columns;
 pub mod report;
 pub mod row;
 
+use crate::domain::PartyId;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Who sends the batch.
 pub struct Sender {
     /// The party's id; `None` for an operator's `onshi load`.
-    pub party_id: Option<i64>,
+    pub party_id: Option<PartyId>,
     /// Insurer numbers the sender may touch; `None` means any (operator).
     pub owned: Option<BTreeSet<String>>,
     /// The longest any statement of the batch may run; zero: no limit (operator).
@@ -157,14 +158,14 @@ pub async fn load<R: Read + Send + 'static>(
 pub async fn stored_report(
     client: &impl tokio_postgres::GenericClient,
     batch_id: &str,
-) -> anyhow::Result<Option<(Option<i64>, serde_json::Value)>> {
+) -> anyhow::Result<Option<(Option<PartyId>, serde_json::Value)>> {
     store::stored_report(client, batch_id).await
 }
 
 async fn repeated(
     client: &tokio_postgres::Client,
     batch_id: &str,
-    party_id: Option<i64>,
+    party_id: Option<PartyId>,
 ) -> Result<Outcome, LoadError> {
     match store::stored_report(client, batch_id).await? {
         Some((owner, report)) if owner == party_id || party_id.is_none() => Ok(Outcome::Repeated(
@@ -178,7 +179,7 @@ async fn repeated(
 async fn reject(
     client: &tokio_postgres::Client,
     batch_id: &str,
-    party_id: Option<i64>,
+    party_id: Option<PartyId>,
     rows: u64,
     errors: Vec<LineError>,
 ) -> Result<Outcome, LoadError> {

@@ -73,6 +73,10 @@ pub async fn run(command: PurposeCommand, settings: &Settings) -> anyhow::Result
                 "--key-version must be positive"
             );
             let name = name_arg(&name)?;
+            let parties: Vec<_> = parties
+                .into_iter()
+                .map(crate::domain::PartyId::new)
+                .collect();
             match super::register_purpose(&mut client, &name, key_version, &parties).await? {
                 NewPurpose::Created(p) => {
                     println!(

@@ -20,6 +20,7 @@ pub mod derive;
 pub mod keys;
 pub mod rotation;
 
+use crate::domain::{PartyId, PersonId};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
@@ -118,7 +119,7 @@ pub enum Resolution {
 async fn purpose_for(
     client: &impl GenericClient,
     name: &str,
-    party_id: Option<i64>,
+    party_id: Option<PartyId>,
 ) -> Result<Purpose, HealthIdError> {
     let purpose = store::purpose_by_name(client, name)
         .await?
@@ -139,7 +140,7 @@ pub async fn register_purpose(
     client: &mut deadpool_postgres::Client,
     name: &PurposeName,
     key_version: u32,
-    party_ids: &[i64],
+    party_ids: &[PartyId],
 ) -> anyhow::Result<crate::store::health_id::NewPurpose> {
     crate::store::health_id::insert_purpose(client, name.as_str(), key_version, party_ids).await
 }
@@ -163,7 +164,7 @@ pub async fn issue_new(
     key: &Keyed<'_>,
     purpose: &Purpose,
     key_version: u32,
-    person_id: i64,
+    person_id: PersonId,
     epoch: u32,
 ) -> anyhow::Result<Option<IssuedRow>> {
     let base = store::base_for(client, person_id).await?;
@@ -216,7 +217,7 @@ pub async fn issue(
     pool: &Pool,
     audit: &AuditLog,
     keys: &KeySource,
-    party_id: i64,
+    party_id: PartyId,
     purpose_name: &str,
     query: &Query,
 ) -> Result<Issuance, HealthIdError> {
@@ -259,7 +260,7 @@ pub async fn issue(
 
 async fn answer_and_audit(
     audit: &AuditLog,
-    party_id: i64,
+    party_id: PartyId,
     kind: DisclosureKind,
     validity: Validity,
     chosen: Option<&crate::eligibility::Candidate>,
@@ -288,7 +289,7 @@ async fn answer_and_audit(
 pub async fn resolve(
     pool: &Pool,
     audit: &AuditLog,
-    party_id: i64,
+    party_id: PartyId,
     purpose_name: &str,
     health_id: &HealthId,
     date_of_care: NaiveDate,
@@ -332,7 +333,7 @@ pub async fn resolve(
 /// The eligibility query for the person's most relevant coverage on the date.
 async fn person_query(
     client: &impl GenericClient,
-    person_id: i64,
+    person_id: PersonId,
     date_of_care: NaiveDate,
 ) -> anyhow::Result<Option<Query>> {
     use crate::domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};

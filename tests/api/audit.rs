@@ -241,7 +241,7 @@ fn record(party_id: i64, n: usize) -> Vec<onshi::audit::Disclosure> {
     (0..n)
         .map(|_| onshi::audit::Disclosure {
             at: chrono::Utc::now(),
-            party_id,
+            actor: onshi::domain::Actor::from_stored(party_id),
             person_id: None,
             coverage_id: None,
             kind: onshi::audit::DisclosureKind::EligibilityByNumber,

@@ -246,11 +246,12 @@ async fn a_party_whose_distinct_checks_mostly_find_nothing_is_flagged_until_clea
     .await;
     assert_eq!(refusal(response).await.1, "rate.enumeration_suspected");
     let db = app.db().await;
-    let flagged: Vec<i64> = onshi::store::limits::active_flags(&db).await.unwrap();
+    let flagged: Vec<onshi::domain::PartyId> =
+        onshi::store::limits::active_flags(&db).await.unwrap();
     assert_eq!(flagged.len(), 2, "{flagged:?}");
 
     // An administrator clears it: both servers serve the party again, told by NOTIFY.
-    let prober_id: i64 = db
+    let prober_id: onshi::domain::PartyId = db
         .query_one(
             "select party_id from party_flags where reason = 'enumeration' order by id desc limit 1",
             &[],

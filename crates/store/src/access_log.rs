@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use onshi_domain::PersonId;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -36,7 +37,7 @@ pub type Position = (DateTime<Utc>, i64);
 /// Database failures.
 pub async fn position(
     client: &impl GenericClient,
-    person_id: i64,
+    person_id: PersonId,
     check_id: Uuid,
 ) -> anyhow::Result<Option<Position>> {
     let statement = client
@@ -55,7 +56,7 @@ pub async fn position(
 /// Database failures.
 pub async fn newest_first(
     client: &impl GenericClient,
-    person_id: i64,
+    person_id: PersonId,
     before: Option<Position>,
     limit: usize,
 ) -> anyhow::Result<Vec<Entry>> {

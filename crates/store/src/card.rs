@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use onshi_domain::{PartyId, PersonId};
 use uuid::Uuid;
 
 /// Whom a challenge was issued to, and so which use of the card it can prove.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Audience {
     /// A party's reader (a facility's card check or card link).
-    Party(i64),
+    Party(PartyId),
     /// The card's holder, reading their own access log with no party involved.
     Holder,
 }
@@ -41,14 +42,14 @@ pub async fn insert_challenge(
 }
 
 /// How an [`Audience`] is stored: `challenges.party_id` and `challenges.audience`.
-fn columns_of(audience: Audience) -> (Option<i64>, &'static str) {
+fn columns_of(audience: Audience) -> (Option<PartyId>, &'static str) {
     match audience {
         Audience::Party(id) => (Some(id), "party"),
         Audience::Holder => (None, "self"),
     }
 }
 
-fn audience_of(party_id: Option<i64>, audience: &str) -> anyhow::Result<Audience> {
+fn audience_of(party_id: Option<PartyId>, audience: &str) -> anyhow::Result<Audience> {
     match (audience, party_id) {
         ("party", Some(id)) => Ok(Audience::Party(id)),
         ("self", None) => Ok(Audience::Holder),
@@ -104,7 +105,7 @@ pub async fn linked_person(
     client: &impl GenericClient,
     issuer: &[u8],
     serial: &[u8],
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<Option<PersonId>> {
     let statement = client
         .prepare_cached("select person_id from card_links where issuer = $1 and serial = $2")
         .await?;
@@ -121,7 +122,7 @@ pub async fn linked_person(
 pub async fn person_by_link(
     client: &impl GenericClient,
     link: &[u8; 32],
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<Option<PersonId>> {
     let statement = client
         .prepare_cached("select id from persons where link = $1")
         .await?;
@@ -140,10 +141,10 @@ pub async fn link(
     client: &impl GenericClient,
     issuer: &[u8],
     serial: &[u8],
-    person_id: i64,
+    person_id: PersonId,
     not_after: DateTime<Utc>,
-    linked_by: Option<i64>,
-) -> anyhow::Result<i64> {
+    linked_by: Option<PartyId>,
+) -> anyhow::Result<PersonId> {
     let statement = client
         .prepare_cached(
             "with inserted as (
@@ -175,7 +176,7 @@ pub async fn unlink(
     client: &impl GenericClient,
     issuer: &[u8],
     serial: &[u8],
-) -> anyhow::Result<Option<(i64, DateTime<Utc>)>> {
+) -> anyhow::Result<Option<(PersonId, DateTime<Utc>)>> {
     let statement = client
         .prepare_cached(
             "delete from card_links where issuer = $1 and serial = $2
@@ -208,8 +209,8 @@ pub struct ConsentChoices {
 /// Database failures.
 pub async fn insert_consents(
     client: &impl GenericClient,
-    person_id: i64,
-    party_id: i64,
+    person_id: PersonId,
+    party_id: PartyId,
     check_id: Uuid,
     choices: ConsentChoices,
     given_at: DateTime<Utc>,
@@ -247,8 +248,8 @@ pub async fn insert_consents(
 /// Database failures.
 pub async fn consents_in_force(
     client: &impl GenericClient,
-    person_id: i64,
-    party_id: i64,
+    person_id: PersonId,
+    party_id: PartyId,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<(ConsentChoices, DateTime<Utc>)>> {
     let statement = client

@@ -6,7 +6,9 @@ use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use onshi_domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
+use onshi_domain::{
+    BranchNumber, CoverageId, InsuredNumber, InsuredSymbol, InsurerNumber, PersonId,
+};
 
 /// One look-up: the card key, the birth date (part of the match) and the date of care.
 #[derive(Clone, Copy, Debug)]
@@ -22,8 +24,8 @@ pub struct Lookup<'a> {
 /// A coverage with the version of its attributes in force on the date of care.
 #[derive(Clone, Debug)]
 pub struct CoverageRow {
-    pub coverage_id: i64,
-    pub person_id: i64,
+    pub coverage_id: CoverageId,
+    pub person_id: PersonId,
     pub insurer_number: String,
     pub insurer_name: Option<String>,
     pub symbol: String,
@@ -129,7 +131,7 @@ pub async fn candidates(
 /// Database failures.
 pub async fn candidates_of_person(
     client: &impl GenericClient,
-    person_id: i64,
+    person_id: PersonId,
     date_of_care: NaiveDate,
 ) -> anyhow::Result<Vec<CoverageRow>> {
     static OF_PERSON: LazyLock<String> = LazyLock::new(|| {

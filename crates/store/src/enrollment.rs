@@ -4,6 +4,7 @@
 //! every key appears once, so acquire, update and lose statements cannot interfere.
 
 use anyhow::Context;
+use onshi_domain::PartyId;
 use tokio_postgres::Transaction;
 
 use onshi_domain::enrolment_columns::{ALL, ATTRIBUTES};
@@ -27,7 +28,7 @@ pub struct Conflict {
 pub async fn claim_batch(
     tx: &Transaction<'_>,
     batch_id: &str,
-    party_id: Option<i64>,
+    party_id: Option<PartyId>,
 ) -> anyhow::Result<bool> {
     let inserted = tx
         .execute(
@@ -47,7 +48,7 @@ pub async fn claim_batch(
 pub async fn stored_report(
     client: &impl tokio_postgres::GenericClient,
     batch_id: &str,
-) -> anyhow::Result<Option<(Option<i64>, serde_json::Value)>> {
+) -> anyhow::Result<Option<(Option<PartyId>, serde_json::Value)>> {
     let row = client
         .query_opt(
             "select party_id, report from enrollment_batches where id = $1",
@@ -65,7 +66,7 @@ pub async fn stored_report(
 pub async fn record_rejection(
     client: &impl tokio_postgres::GenericClient,
     batch_id: &str,
-    party_id: Option<i64>,
+    party_id: Option<PartyId>,
     report: &serde_json::Value,
 ) -> anyhow::Result<()> {
     client

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
+use onshi_domain::{PartyId, PersonId};
 use rand::RngCore;
 use tokio_postgres::error::SqlState;
 
@@ -21,7 +22,7 @@ pub struct Purpose {
 #[derive(Clone, Debug)]
 pub struct IssuedRow {
     pub row_id: i64,
-    pub person_id: i64,
+    pub person_id: PersonId,
     pub health_id: String,
     pub key_version: u32,
     pub epoch: u32,
@@ -53,7 +54,7 @@ pub async fn insert_purpose(
     client: &mut deadpool_postgres::Client,
     name: &str,
     key_version: u32,
-    party_ids: &[i64],
+    party_ids: &[PartyId],
 ) -> anyhow::Result<NewPurpose> {
     let tx = client.transaction().await?;
     let inserted = tx
@@ -117,7 +118,7 @@ pub async fn purpose_by_name(
 pub async fn is_party_of(
     client: &impl GenericClient,
     purpose_id: i64,
-    party_id: i64,
+    party_id: PartyId,
 ) -> anyhow::Result<bool> {
     let statement = client
         .prepare_cached("select 1 from purpose_parties where purpose_id = $1 and party_id = $2")
@@ -132,7 +133,10 @@ pub async fn is_party_of(
 ///
 /// # Errors
 /// Database failures.
-pub async fn base_for(client: &impl GenericClient, person_id: i64) -> anyhow::Result<[u8; 32]> {
+pub async fn base_for(
+    client: &impl GenericClient,
+    person_id: PersonId,
+) -> anyhow::Result<[u8; 32]> {
     let mut fresh = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut fresh);
     let statement = client
@@ -172,7 +176,7 @@ fn issued(row: &tokio_postgres::Row) -> IssuedRow {
 pub async fn current(
     client: &impl GenericClient,
     purpose_id: i64,
-    person_id: i64,
+    person_id: PersonId,
 ) -> anyhow::Result<Option<IssuedRow>> {
     let sql = format!(
         "select {ISSUED_COLUMNS} where purpose_id = $1 and person_id = $2 and revoked_at is null"
@@ -218,7 +222,7 @@ pub enum Insert {
 pub async fn try_insert(
     client: &impl GenericClient,
     purpose_id: i64,
-    person_id: i64,
+    person_id: PersonId,
     health_id: &str,
     key_version: u32,
     epoch: u32,
@@ -274,7 +278,7 @@ pub async fn revoke(
 /// Database failures.
 pub async fn latest_key(
     client: &impl GenericClient,
-    person_id: i64,
+    person_id: PersonId,
     on: NaiveDate,
 ) -> anyhow::Result<Option<(String, String, String, String, NaiveDate)>> {
     let statement = client
@@ -304,7 +308,7 @@ pub async fn latest_key(
 pub async fn start_rotation(
     client: &mut deadpool_postgres::Client,
     purpose_id: i64,
-) -> anyhow::Result<(u32, i64)> {
+) -> anyhow::Result<(u32, PersonId)> {
     let tx = client.transaction().await?;
     // Serializes two jobs started at once on the same purpose.
     tx.execute(
@@ -335,7 +339,7 @@ pub async fn start_rotation(
                 &[&purpose_id, &version],
             )
             .await?;
-            (to_u32(version), 0)
+            (to_u32(version), PersonId::new(0))
         }
     };
     tx.commit().await?;
@@ -369,7 +373,7 @@ pub async fn rotation_chunk(
     client: &impl GenericClient,
     purpose_id: i64,
     key_version: u32,
-    after_person: i64,
+    after_person: PersonId,
     limit: i64,
 ) -> anyhow::Result<Vec<IssuedRow>> {
     let sql = format!(
@@ -395,7 +399,7 @@ pub async fn save_checkpoint(
     client: &impl GenericClient,
     purpose_id: i64,
     key_version: u32,
-    last_person_id: i64,
+    last_person_id: PersonId,
     finished: bool,
 ) -> anyhow::Result<()> {
     let statement = client

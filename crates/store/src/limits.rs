@@ -3,6 +3,7 @@
 //! `onshi_flag` for a flag raised or cleared).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use onshi_domain::PartyId;
 use tokio_postgres::GenericClient;
 
 /// The channel a party's revocation is announced on (payload: the party id).
@@ -36,7 +37,7 @@ pub struct Budget {
 /// Database failures.
 pub async fn take(
     client: &deadpool_postgres::Client,
-    party_id: i64,
+    party_id: PartyId,
     need: f64,
     extra: f64,
     budget: Budget,
@@ -74,7 +75,7 @@ pub async fn take(
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlagRow {
     pub id: i64,
-    pub party_id: i64,
+    pub party_id: PartyId,
     pub party_name: Option<String>,
     pub reason: String,
     pub flagged_at: DateTime<Utc>,
@@ -91,7 +92,7 @@ pub struct FlagRow {
 /// Database failures.
 pub async fn raise_flag(
     client: &impl GenericClient,
-    party_id: i64,
+    party_id: PartyId,
     reason: &str,
     misses: i32,
     answers: i32,
@@ -117,7 +118,7 @@ pub async fn raise_flag(
 /// Database failures.
 pub async fn clear_flag(
     client: &impl GenericClient,
-    party_id: i64,
+    party_id: PartyId,
     cleared_by: &str,
 ) -> anyhow::Result<bool> {
     let cleared = client
@@ -137,7 +138,7 @@ pub async fn clear_flag(
 ///
 /// # Errors
 /// Database failures.
-pub async fn active_flags(client: &impl GenericClient) -> anyhow::Result<Vec<i64>> {
+pub async fn active_flags(client: &impl GenericClient) -> anyhow::Result<Vec<PartyId>> {
     let rows = client
         .query(
             "select party_id from party_flags where cleared_at is null",
@@ -181,8 +182,8 @@ pub async fn flags(client: &impl GenericClient, all: bool) -> anyhow::Result<Vec
 /// A notification on one of the channels above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Party(i64),
-    Flag(i64),
+    Party(PartyId),
+    Flag(PartyId),
 }
 
 /// Opens a session that listens on both channels. The receiver yields each notice and ends when
@@ -211,8 +212,8 @@ pub async fn listen(
                         continue;
                     };
                     match n.channel() {
-                        PARTY_CHANNEL => Notice::Party(id),
-                        FLAG_CHANNEL => Notice::Flag(id),
+                        PARTY_CHANNEL => Notice::Party(PartyId::new(id)),
+                        FLAG_CHANNEL => Notice::Flag(PartyId::new(id)),
                         _ => continue,
                     }
                 }
@@ -238,7 +239,7 @@ pub async fn listen(
 ///
 /// # Errors
 /// Database failures.
-pub async fn is_flagged(client: &impl GenericClient, party_id: i64) -> anyhow::Result<bool> {
+pub async fn is_flagged(client: &impl GenericClient, party_id: PartyId) -> anyhow::Result<bool> {
     let row = client
         .query_one(
             "select exists (select 1 from party_flags where party_id = $1 and cleared_at is null)",

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 
 use std::collections::BTreeSet;
 
-use onshi_domain::{CertFingerprint, FacilityCode, InsurerNumber, Role};
+use onshi_domain::{CertFingerprint, FacilityCode, InsurerNumber, PartyId, Role};
 
 /// A party to insert.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct NewPartyRow<'a> {
 /// A registered party as stored.
 #[derive(Clone, Debug)]
 pub struct PartyRow {
-    pub id: i64,
+    pub id: PartyId,
     pub role: Role,
     pub facility_code: Option<String>,
     /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
@@ -42,7 +42,7 @@ pub async fn insert(
     client: &mut tokio_postgres::Client,
     party: &NewPartyRow<'_>,
     token_hash: &[u8; 32],
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<PartyId> {
     let tx = client.transaction().await?;
     let row = tx
         .query_one(
@@ -58,7 +58,7 @@ pub async fn insert(
         )
         .await
         .context("inserting the party")?;
-    let id: i64 = row.get(0);
+    let id: PartyId = row.get(0);
     for number in party.insurer_numbers {
         tx.execute(
             "insert into insurers (insurer_number, name) values ($1, $2)
@@ -134,7 +134,7 @@ pub async fn by_token_hash(
 /// Database failures.
 pub async fn revoke(
     client: &impl tokio_postgres::GenericClient,
-    party_id: i64,
+    party_id: PartyId,
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     // Announced in the same statement (delivered at commit), so that every server drops the
     // party from its credential cache at once.

@@ -21,6 +21,7 @@ pub mod address;
 pub mod sync;
 pub mod watch;
 
+use crate::domain::PartyId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -90,9 +91,9 @@ pub struct Limits {
     lease_extra: f64,
     retry_after_flag: u64,
     /// Tokens this server has leased per party and not spent yet.
-    leases: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<f64>>>>,
+    leases: Mutex<HashMap<PartyId, Arc<tokio::sync::Mutex<f64>>>>,
     /// Parties flagged now, kept current by [`sync`] (and by every lease, which reads the flag).
-    flagged: RwLock<HashSet<i64>>,
+    flagged: RwLock<HashSet<PartyId>>,
     watch: Watch,
     addresses: AddressBuckets,
     proxies: TrustedProxies,
@@ -139,7 +140,7 @@ impl Limits {
     ///
     /// # Errors
     /// A [`Refusal`] (429), or the database failing (503).
-    pub async fn admit(&self, pool: &Pool, party_id: i64, cost: u64) -> Result<(), ApiError> {
+    pub async fn admit(&self, pool: &Pool, party_id: PartyId, cost: u64) -> Result<(), ApiError> {
         if self.is_flagged(party_id) {
             return Err(self.flag_refusal().into());
         }
@@ -192,12 +193,12 @@ impl Limits {
 
     /// Counts a request's answers for the enumeration watch, each as its key and whether it
     /// found something, and flags the party (on every server) when they look like a walk.
-    pub async fn note_answers(&self, pool: &Pool, party_id: i64, answers: Vec<(Key, bool)>) {
+    pub async fn note_answers(&self, pool: &Pool, party_id: PartyId, answers: Vec<(Key, bool)>) {
         let Some(suspicion) = self.watch.note(party_id, answers) else {
             return;
         };
         tracing::warn!(
-            party_id,
+            party_id = party_id.get(),
             distinct_misses = suspicion.distinct_misses,
             distinct_keys = suspicion.distinct_keys,
             "enumeration suspected: most of this party's distinct checks find nothing; pausing \
@@ -221,7 +222,7 @@ impl Limits {
             // The flag still holds on this server; the next lease of another server reads it
             // once stored, so keep the record of why it is missing.
             tracing::error!(
-                party_id,
+                party_id = party_id.get(),
                 error = format!("{error:#}"),
                 "storing a flag failed"
             );
@@ -246,12 +247,12 @@ impl Limits {
             .admit(self.proxies.client_address(peer, forwarded_for))
     }
 
-    fn is_flagged(&self, party_id: i64) -> bool {
+    fn is_flagged(&self, party_id: PartyId) -> bool {
         let flagged = self.flagged.read().unwrap_or_else(|p| p.into_inner());
         flagged.contains(&party_id)
     }
 
-    pub(super) fn set_flagged(&self, party_id: i64, on: bool) {
+    pub(super) fn set_flagged(&self, party_id: PartyId, on: bool) {
         let mut flagged = self.flagged.write().unwrap_or_else(|p| p.into_inner());
         if on {
             flagged.insert(party_id);
@@ -260,7 +261,7 @@ impl Limits {
         }
     }
 
-    pub(super) fn replace_flags(&self, parties: impl IntoIterator<Item = i64>) {
+    pub(super) fn replace_flags(&self, parties: impl IntoIterator<Item = PartyId>) {
         let mut flagged = self.flagged.write().unwrap_or_else(|p| p.into_inner());
         *flagged = parties.into_iter().collect();
     }

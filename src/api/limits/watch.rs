@@ -7,6 +7,7 @@
 //! and are at least as many as its distinct hits. Keys are hashed with a key random to this
 //! process, kept only for the window, and never leave memory.
 
+use crate::domain::PartyId;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
@@ -34,7 +35,7 @@ pub struct Watch {
     /// Distinct misses in a window that flag a party; 0 turns the watch off.
     misses_to_flag: u32,
     hasher: RandomState,
-    parties: Mutex<HashMap<i64, Window>>,
+    parties: Mutex<HashMap<PartyId, Window>>,
 }
 
 #[derive(Default)]
@@ -105,7 +106,7 @@ impl Watch {
     /// the party now looks like it is enumerating (once: its window starts afresh).
     pub fn note(
         &self,
-        party_id: i64,
+        party_id: PartyId,
         answers: impl IntoIterator<Item = (Key, bool)>,
     ) -> Option<Suspicion> {
         self.note_at(party_id, answers, Instant::now())
@@ -113,7 +114,7 @@ impl Watch {
 
     fn note_at(
         &self,
-        party_id: i64,
+        party_id: PartyId,
         answers: impl IntoIterator<Item = (Key, bool)>,
         now: Instant,
     ) -> Option<Suspicion> {
@@ -150,7 +151,7 @@ mod tests {
 
     fn misses(watch: &Watch, party: i64, range: std::ops::Range<u32>, at: Instant) -> bool {
         let keys: Vec<_> = range.map(|n| (watch.key(&("miss", n)), false)).collect();
-        watch.note_at(party, keys, at).is_some()
+        watch.note_at(PartyId::new(party), keys, at).is_some()
     }
 
     #[test]
@@ -182,7 +183,7 @@ mod tests {
         let valid = watch.key(&"valid");
         let mut batch: Vec<_> = (0..1_000).map(|_| (valid, true)).collect();
         batch.extend((0..20).map(|n| (watch.key(&("miss", n)), false)));
-        assert!(watch.note_at(1, batch, t0).is_some());
+        assert!(watch.note_at(PartyId::new(1), batch, t0).is_some());
     }
 
     #[test]
@@ -191,7 +192,7 @@ mod tests {
         let t0 = Instant::now();
         let mut batch: Vec<_> = (0..1_000).map(|n| (watch.key(&("hit", n)), true)).collect();
         batch.extend((0..30).map(|n| (watch.key(&("miss", n)), false)));
-        assert!(watch.note_at(1, batch, t0).is_none());
+        assert!(watch.note_at(PartyId::new(1), batch, t0).is_none());
         // 15 misses a minute, for ten minutes.
         for minute in 0..10u32 {
             let at = t0 + WINDOW * minute;
@@ -204,8 +205,8 @@ mod tests {
         let watch = Watch::new(3);
         let t0 = Instant::now();
         let key = watch.key(&"late enrolment");
-        assert!(watch.note_at(1, [(key, false)], t0).is_none());
-        assert!(watch.note_at(1, [(key, true)], t0).is_none());
+        assert!(watch.note_at(PartyId::new(1), [(key, false)], t0).is_none());
+        assert!(watch.note_at(PartyId::new(1), [(key, true)], t0).is_none());
         assert!(!misses(&watch, 1, 0..2, t0));
         assert!(misses(&watch, 1, 2..3, t0));
     }
