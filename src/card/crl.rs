@@ -16,8 +16,8 @@ use der::{Decode, Encode};
 use x509_cert::crl::CertificateList;
 
 use super::profile::crl_authority_key_id;
+use super::signature::{signed_by, signed_part, unix_seconds};
 use super::trust::CaCert;
-use super::verify::{signed_by, signed_part, unix_seconds};
 
 /// A verified revocation list.
 #[derive(Debug)]

@@ -22,6 +22,7 @@ pub mod binding;
 pub mod crl;
 pub mod link;
 pub mod profile;
+pub mod signature;
 pub mod surface;
 pub mod trust;
 pub mod verify;

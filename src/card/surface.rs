@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use super::profile::{algorithms_agree, Capabilities};
+use super::signature::{signed_by, signed_part, unix_seconds};
 use super::trust::Snapshot;
-use super::verify::{signed_by, signed_part, unix_seconds};
 use crate::domain::IndividualNumber;
 
 /// Tags of the records (BER: class, constructed, number), as in `card-reader/src/surface.md`.

@@ -22,7 +22,7 @@ use x509_cert::Certificate;
 
 use super::crl::{self, CrlState, Revocation};
 use super::profile::Capabilities;
-use super::verify::{signed_by, unix_seconds};
+use super::signature::{signed_by, unix_seconds};
 
 /// A CA certificate the store trusts, with the state of its revocation list.
 pub struct CaCert {
@@ -179,7 +179,7 @@ impl Snapshot {
 /// The index of the CA whose key verifies `cas[i]`'s signature (name and key identifier first).
 fn parent_of(cas: &[CaCert], i: usize) -> Option<usize> {
     let ca = &cas[i];
-    let tbs = super::verify::signed_part(&ca.der)?;
+    let tbs = super::signature::signed_part(&ca.der)?;
     let key_id = ca.capabilities.authority_key_id.as_deref();
     (0..cas.len()).find(|&j| {
         let candidate = &cas[j];
@@ -207,7 +207,7 @@ fn warn_unchecked(snapshot: &Snapshot) {
 fn chains_to_anchor(cas: &[CaCert], ca: &CaCert) -> bool {
     let mut current = ca;
     for _ in 0..4 {
-        let Some(tbs) = super::verify::signed_part(&current.der) else {
+        let Some(tbs) = super::signature::signed_part(&current.der) else {
             return false;
         };
         let issuer = cas
