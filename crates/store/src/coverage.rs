@@ -2,6 +2,7 @@
 
 use std::sync::LazyLock;
 
+use anyhow::Context;
 use chrono::NaiveDate;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
@@ -104,6 +105,7 @@ pub async fn candidates(
         )
     });
     let statement = client.prepare_cached(&BY_KEY).await?;
+    let columns = Columns::of(&statement)?;
     let rows = client
         .query(
             &statement,
@@ -114,7 +116,7 @@ pub async fn candidates(
     for row in rows {
         let ord: i64 = row.get(0);
         let index = usize::try_from(ord - 1).expect("ordinality starts at 1");
-        out[index].push(candidate(&row));
+        out[index].push(columns.read(&row));
     }
     // Sorted here rather than in SQL: a Sort node costs more to set up per execution than
     // sorting a handful of rows.
@@ -136,7 +138,7 @@ pub async fn candidates_of_person(
 ) -> anyhow::Result<Vec<CoverageRow>> {
     static OF_PERSON: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "select 1::int8, {CANDIDATE_COLUMNS}
+            "select 1::int8 as ord, {CANDIDATE_COLUMNS}
                  from (select $2::date as care) q
                  join coverages c on c.person_id = $1 and c.acquired_on <= q.care
                  join lateral (
@@ -148,16 +150,18 @@ pub async fn candidates_of_person(
         )
     });
     let statement = client.prepare_cached(&OF_PERSON).await?;
+    let columns = Columns::of(&statement)?;
     let rows = client
         .query(&statement, &[&person_id, &date_of_care])
         .await?;
-    Ok(rows.iter().map(candidate).collect())
+    Ok(rows.iter().map(|row| columns.read(row)).collect())
 }
 
-/// The columns [`candidate`] reads, after a leading ordinal column; `q.care` is the date of care.
-const CANDIDATE_COLUMNS: &str = "c.id, c.person_id, c.insurer_number, i.name, c.symbol, c.number,
-    c.branch, c.acquired_on, c.lost_on, c.loss_reason,
-    v.card_classification, v.relationship, v.insured_name, v.name, v.name_kana,
+/// The columns of a [`CoverageRow`], by the names of its fields, after a leading ordinal column;
+/// `q.care` is the date of care.
+const CANDIDATE_COLUMNS: &str = "c.id as coverage_id, c.person_id, c.insurer_number,
+    i.name as insurer_name, c.symbol, c.number, c.branch, c.acquired_on, c.lost_on,
+    c.loss_reason, v.card_classification, v.relationship, v.insured_name, v.name, v.name_kana,
     v.sex, v.birth_date, v.postcode, v.address, v.copay_ratio,
     v.card_issued_on, v.card_valid_from, v.card_valid_to,
     v.elderly_copay_ratio, v.elderly_valid_from, v.elderly_valid_to,
@@ -166,41 +170,70 @@ const CANDIDATE_COLUMNS: &str = "c.id, c.person_id, c.insurer_number, i.name, c.
         select 1 from coverages n
         where n.person_id = c.person_id and n.id <> c.id
           and n.acquired_on >= c.acquired_on
-          and (n.lost_on is null or n.lost_on > q.care))) as newer";
+          and (n.lost_on is null or n.lost_on > q.care))) as newer_coverage_exists";
 
-fn candidate(row: &Row) -> CoverageRow {
-    let date = |i: usize| -> Option<NaiveDate> { row.get(i) };
-    CoverageRow {
-        coverage_id: row.get(1),
-        person_id: row.get(2),
-        insurer_number: row.get(3),
-        insurer_name: row.get(4),
-        symbol: row.get(5),
-        number: row.get(6),
-        branch: row.get(7),
-        acquired_on: row.get(8),
-        lost_on: date(9),
-        loss_reason: row.get(10),
-        card_classification: row.get(11),
-        relationship: row.get(12),
-        insured_name: row.get(13),
-        name: row.get(14),
-        name_kana: row.get(15),
-        sex: row.get(16),
-        birth_date: row.get(17),
-        postcode: row.get(18),
-        address: row.get(19),
-        copay_ratio: row.get(20),
-        card_issued_on: date(21),
-        card_valid_from: date(22),
-        card_valid_to: date(23),
-        elderly_copay_ratio: row.get(24),
-        elderly_valid_from: date(25),
-        elderly_valid_to: date(26),
-        limit_classification: row.get(27),
-        limit_category: row.get(28),
-        limit_valid_from: date(29),
-        limit_valid_to: date(30),
-        newer_coverage_exists: row.get(31),
-    }
+/// Reads a [`CoverageRow`] by column name: each field is the result column of the same name in
+/// [`CANDIDATE_COLUMNS`], its position found once per statement (a name missing from the SQL is
+/// an error at the first query, never a shifted column).
+macro_rules! coverage_columns {
+    ($($field:ident),+ $(,)?) => {
+        struct Columns {
+            $($field: usize,)+
+        }
+
+        impl Columns {
+            fn of(statement: &tokio_postgres::Statement) -> anyhow::Result<Columns> {
+                let position = |name: &str| {
+                    statement
+                        .columns()
+                        .iter()
+                        .position(|column| column.name() == name)
+                        .with_context(|| format!("the coverage query has no column {name}"))
+                };
+                Ok(Columns {
+                    $($field: position(stringify!($field))?,)+
+                })
+            }
+
+            fn read(&self, row: &Row) -> CoverageRow {
+                CoverageRow {
+                    $($field: row.get(self.$field),)+
+                }
+            }
+        }
+    };
 }
+
+coverage_columns!(
+    coverage_id,
+    person_id,
+    insurer_number,
+    insurer_name,
+    symbol,
+    number,
+    branch,
+    acquired_on,
+    lost_on,
+    loss_reason,
+    card_classification,
+    relationship,
+    insured_name,
+    name,
+    name_kana,
+    sex,
+    birth_date,
+    postcode,
+    address,
+    copay_ratio,
+    card_issued_on,
+    card_valid_from,
+    card_valid_to,
+    elderly_copay_ratio,
+    elderly_valid_from,
+    elderly_valid_to,
+    limit_classification,
+    limit_category,
+    limit_valid_from,
+    limit_valid_to,
+    newer_coverage_exists,
+);
