@@ -42,53 +42,28 @@ impl Migration {
     }
 }
 
+/// A [`Migration`] from its version and the name of its file in `schema/`.
+macro_rules! migration {
+    ($version:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../schema/", $name)),
+        }
+    };
+}
+
 /// The migrations, in the order they must be applied.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_core.sql",
-        sql: include_str!("../schema/0001_core.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_audit.sql",
-        sql: include_str!("../schema/0002_audit.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_card.sql",
-        sql: include_str!("../schema/0003_card.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_health_ids.sql",
-        sql: include_str!("../schema/0004_health_ids.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_self_challenges.sql",
-        sql: include_str!("../schema/0005_self_challenges.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_party_certificates.sql",
-        sql: include_str!("../schema/0006_party_certificates.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_audit_keys_roles.sql",
-        sql: include_str!("../schema/0008_audit_keys_roles.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_shared_limits.sql",
-        sql: include_str!("../schema/0009_shared_limits.sql"),
-    },
-    Migration {
-        version: 10,
-        name: "0010_card_unlink.sql",
-        sql: include_str!("../schema/0010_card_unlink.sql"),
-    },
+    migration!(1, "0001_core.sql"),
+    migration!(2, "0002_audit.sql"),
+    migration!(3, "0003_card.sql"),
+    migration!(4, "0004_health_ids.sql"),
+    migration!(5, "0005_self_challenges.sql"),
+    migration!(6, "0006_party_certificates.sql"),
+    migration!(8, "0008_audit_keys_roles.sql"),
+    migration!(9, "0009_shared_limits.sql"),
+    migration!(10, "0010_card_unlink.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded
