@@ -16,7 +16,11 @@
 //! check. `ops/bench soak` links that certificate to one enrolled person in the database
 //! directly (the link flow itself is what `ops/test` checks).
 //! Prints one report: counts, errors by status, p50/p99 per kind, and the server's resident
-//! memory (from `/proc/<--pid>/status`) at the start and the end of the soak.
+//! memory (from `/proc/<--pid>/status`) at the start and the end of the soak, sampled every
+//! `--rss-seconds` (30) as well: a table of the samples, the maximum, and the slope over the
+//! second half of the soak (least squares, MiB a minute), which tells a plateau (allocator
+//! arenas and caches warming up, then flat) from a leak (growth that goes on); and once more 30 s
+//! after the load, its connections closed (what falls then was held per connection).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +44,7 @@ struct Args {
     card: Option<Card>,
     card_share: f64,
     pid: Option<u32>,
+    rss_every: Duration,
 }
 
 /// The synthetic card of the soak's card checks.
@@ -115,6 +120,7 @@ fn args() -> Args {
         }),
         card_share: number("card-share", 0.05),
         pid: get("pid").map(|p| p.parse().unwrap()),
+        rss_every: Duration::from_secs_f64(number("rss-seconds", 30.0).max(1.0)),
     }
 }
 
@@ -277,6 +283,29 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The least-squares slope of `(seconds, KiB)` samples, in MiB a minute (None: fewer than two).
+fn slope_mib_per_minute(samples: &[(f64, u64)]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let mean_m = samples.iter().map(|s| s.1 as f64).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for &(t, m) in samples {
+        num += (t - mean_t) * (m as f64 - mean_m);
+        den += (t - mean_t) * (t - mean_t);
+    }
+    (den > 0.0).then(|| num / den * 60.0 / 1024.0)
+}
+
+/// How long after the load the server's memory is read once more.
+const AFTER_LOAD: Duration = Duration::from_secs(30);
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -346,6 +375,23 @@ async fn main() {
     let rss_start = rss_kib(load.args.pid);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
+    // The server's memory every --rss-seconds, from the start (0 s) to the end of the soak.
+    let rss_samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
+    let sampler = {
+        let (samples, pid, every) = (rss_samples.clone(), load.args.pid, load.args.rss_every);
+        tokio::spawn(async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::from_std(started), every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Some(kib) = rss_kib(pid) {
+                    let at = started.elapsed().as_secs_f64();
+                    samples.lock().unwrap().push((at, kib));
+                }
+            }
+        })
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut in_flight = Vec::new();
@@ -377,6 +423,17 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let rss_end = rss_kib(load.args.pid);
+    sampler.abort();
+    let mut rss_samples = rss_samples.lock().unwrap().clone();
+    if let Some(end) = rss_end {
+        rss_samples.push((elapsed.as_secs_f64(), end));
+    }
+    // Once the load's connections are closed (the client dropped), what the server still holds
+    // is its own: memory that falls back then was per-connection, not a leak.
+    let (pid, rss_every) = (load.args.pid, load.args.rss_every);
+    drop(load);
+    tokio::time::sleep(AFTER_LOAD).await;
+    let rss_after = rss_kib(pid);
 
     let mut tally = tally.lock().unwrap();
     let errors: u64 = tally.errors.values().sum();
@@ -409,5 +466,33 @@ async fn main() {
             b / 1024
         ),
         _ => println!("    server memory: not measured (no --pid)"),
+    }
+    if !rss_samples.is_empty() {
+        let max = rss_samples.iter().map(|s| s.1).max().unwrap_or_default();
+        let half = elapsed.as_secs_f64() / 2.0;
+        let second_half: Vec<_> = rss_samples
+            .iter()
+            .copied()
+            .filter(|s| s.0 >= half)
+            .collect();
+        println!(
+            "    server memory samples (every {:?}): max {:.1} MiB; slope over the whole soak {}, over the second half {}",
+            rss_every,
+            mib(max),
+            slope_mib_per_minute(&rss_samples)
+                .map_or("n/a".to_owned(), |s| format!("{s:+.2} MiB/min")),
+            slope_mib_per_minute(&second_half)
+                .map_or("n/a".to_owned(), |s| format!("{s:+.2} MiB/min")),
+        );
+        println!("      elapsed s   RSS MiB");
+        for (at, kib) in &rss_samples {
+            println!("      {at:>9.0}   {:>7.1}", mib(*kib));
+        }
+        if let Some(after) = rss_after {
+            println!(
+                "    server memory {AFTER_LOAD:?} after the load, its connections closed: {:.1} MiB",
+                mib(after)
+            );
+        }
     }
 }
