@@ -5,7 +5,8 @@
 //! 1. **Capacity**: `--workers` closed-loop workers send the mix for `--measure-seconds`; the
 //!    requests a second they reach is the capacity.
 //! 2. **Soak**: requests are started at `--fraction` of that rate (open loop: a slow answer does
-//!    not slow the sender) for `--seconds`, with one enrolment upload a minute. Every answer but
+//!    not slow the sender, up to `--max-in-flight` (256) open at once, as a bounded population
+//!    of desks) for `--seconds`, with one enrolment upload a minute. Every answer but
 //!    200 is an error (the limits are lifted for the load, so a 429 is one too).
 //!
 //! The mix, per request: single checks, batches of `--batch` queries (`--batch-share`), and card
@@ -16,7 +17,11 @@
 //! check. `ops/bench soak` links that certificate to one enrolled person in the database
 //! directly (the link flow itself is what `ops/test` checks).
 //! Prints one report: counts, errors by status, p50/p99 per kind, and the server's resident
-//! memory (from `/proc/<--pid>/status`) at the start and the end of the soak.
+//! memory (from `/proc/<--pid>/status`) at the start and the end of the soak, sampled every
+//! `--rss-seconds` (30) as well: a table of the samples, the maximum, and the slope over the
+//! second half of the soak (least squares, MiB a minute), which tells a plateau (allocator
+//! arenas and caches warming up, then flat) from a leak (growth that goes on); and once more 30 s
+//! after the load, its connections closed (what falls then was held per connection).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,6 +45,9 @@ struct Args {
     card: Option<Card>,
     card_share: f64,
     pid: Option<u32>,
+    rss_every: Duration,
+    /// The most requests (and so connections) open at once, as a bounded population of desks.
+    max_in_flight: usize,
 }
 
 /// The synthetic card of the soak's card checks.
@@ -115,6 +123,8 @@ fn args() -> Args {
         }),
         card_share: number("card-share", 0.05),
         pid: get("pid").map(|p| p.parse().unwrap()),
+        rss_every: Duration::from_secs_f64(number("rss-seconds", 30.0).max(1.0)),
+        max_in_flight: (number("max-in-flight", 256.0) as usize).max(1),
     }
 }
 
@@ -277,6 +287,29 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The least-squares slope of `(seconds, KiB)` samples, in MiB a minute (None: fewer than two).
+fn slope_mib_per_minute(samples: &[(f64, u64)]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mean_t = samples.iter().map(|s| s.0).sum::<f64>() / n;
+    let mean_m = samples.iter().map(|s| s.1 as f64).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for &(t, m) in samples {
+        num += (t - mean_t) * (m as f64 - mean_m);
+        den += (t - mean_t) * (t - mean_t);
+    }
+    (den > 0.0).then(|| num / den * 60.0 / 1024.0)
+}
+
+/// How long after the load the server's memory is read once more.
+const AFTER_LOAD: Duration = Duration::from_secs(30);
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -346,8 +379,30 @@ async fn main() {
     let rss_start = rss_kib(load.args.pid);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
+    // The server's memory every --rss-seconds, from the start (0 s) to the end of the soak.
+    let rss_samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
+    let sampler = {
+        let (samples, pid, every) = (rss_samples.clone(), load.args.pid, load.args.rss_every);
+        tokio::spawn(async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::from_std(started), every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Some(kib) = rss_kib(pid) {
+                    let at = started.elapsed().as_secs_f64();
+                    samples.lock().unwrap().push((at, kib));
+                }
+            }
+        })
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // Open loop, but with at most `--max-in-flight` requests open at once: the desks of a region
+    // are many but not unbounded, and an unbounded sender would measure how many connections
+    // the server can hold rather than how it holds up. A tick that finds every slot taken waits
+    // for one and counts as the sender falling behind.
+    let slots = Arc::new(tokio::sync::Semaphore::new(load.args.max_in_flight));
     let mut in_flight = Vec::new();
     let mut n = 0u64;
     let mut next_upload = started + Duration::from_secs(30);
@@ -359,17 +414,26 @@ async fn main() {
             kind = Kind::Upload;
             next_upload += Duration::from_secs(60);
         }
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                late += 1;
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore stays open")
+            }
+        };
         let (l, t) = (load.clone(), tally.clone());
         in_flight.push(tokio::spawn(async move {
             let (took, outcome) = l.send(kind, n).await;
             t.lock().unwrap().note(kind, took, outcome);
+            drop(slot);
         }));
         n += 1;
         if in_flight.len() >= 4096 {
             in_flight.retain(|h| !h.is_finished());
-            if in_flight.len() >= 4096 {
-                late += 1;
-            }
         }
     }
     for handle in in_flight {
@@ -377,6 +441,17 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let rss_end = rss_kib(load.args.pid);
+    sampler.abort();
+    let mut rss_samples = rss_samples.lock().unwrap().clone();
+    if let Some(end) = rss_end {
+        rss_samples.push((elapsed.as_secs_f64(), end));
+    }
+    // Once the load's connections are closed (the client dropped), what the server still holds
+    // is its own: memory that falls back then was per-connection, not a leak.
+    let (pid, rss_every) = (load.args.pid, load.args.rss_every);
+    drop(load);
+    tokio::time::sleep(AFTER_LOAD).await;
+    let rss_after = rss_kib(pid);
 
     let mut tally = tally.lock().unwrap();
     let errors: u64 = tally.errors.values().sum();
@@ -409,5 +484,33 @@ async fn main() {
             b / 1024
         ),
         _ => println!("    server memory: not measured (no --pid)"),
+    }
+    if !rss_samples.is_empty() {
+        let max = rss_samples.iter().map(|s| s.1).max().unwrap_or_default();
+        let half = elapsed.as_secs_f64() / 2.0;
+        let second_half: Vec<_> = rss_samples
+            .iter()
+            .copied()
+            .filter(|s| s.0 >= half)
+            .collect();
+        println!(
+            "    server memory samples (every {:?}): max {:.1} MiB; slope over the whole soak {}, over the second half {}",
+            rss_every,
+            mib(max),
+            slope_mib_per_minute(&rss_samples)
+                .map_or("n/a".to_owned(), |s| format!("{s:+.2} MiB/min")),
+            slope_mib_per_minute(&second_half)
+                .map_or("n/a".to_owned(), |s| format!("{s:+.2} MiB/min")),
+        );
+        println!("      elapsed s   RSS MiB");
+        for (at, kib) in &rss_samples {
+            println!("      {at:>9.0}   {:>7.1}", mib(*kib));
+        }
+        if let Some(after) = rss_after {
+            println!(
+                "    server memory {AFTER_LOAD:?} after the load, its connections closed: {:.1} MiB",
+                mib(after)
+            );
+        }
     }
 }

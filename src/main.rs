@@ -5,6 +5,14 @@ use onshi::cli::{Cli, Command};
 use onshi::config::Settings;
 use onshi::startup::Application;
 
+/// jemalloc rather than glibc's malloc: the server's memory follows its open connections (tens of
+/// KiB each), and glibc kept what a burst of connections had used after they closed (resident
+/// memory stepped up with each burst of load and stayed there, with `MALLOC_ARENA_MAX=2` too);
+/// jemalloc's background thread hands the freed pages back within seconds.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
