@@ -86,7 +86,7 @@ impl From<ClientError> for ApiError {
 impl From<anyhow::Error> for ApiError {
     /// Classifies by meaning: lost connections and pool exhaustion are 503, the rest 500.
     fn from(error: anyhow::Error) -> Self {
-        if crate::store::is_unavailable(&error) {
+        if crate::store::is_unavailable(&error) || crate::store::is_timeout(&error) {
             ApiError::Unavailable(error)
         } else {
             ApiError::Unexpected(error)

@@ -252,7 +252,8 @@ async fn writer(
                 "audit write failed"
             );
             WriteFailure {
-                unavailable: crate::store::is_unavailable(&error),
+                unavailable: crate::store::is_unavailable(&error)
+                    || crate::store::is_timeout(&error),
                 cause: crate::store::errors::describe(&error),
             }
         });

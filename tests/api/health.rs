@@ -108,3 +108,25 @@ async fn a_lost_database_answers_503_and_the_service_recovers() {
     );
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
+
+/// A statement cut by its timeout means the database did not answer in time: 503 with
+/// `Retry-After` (as an unreachable database), not 500.
+#[tokio::test]
+async fn a_statement_timeout_is_unavailable_not_a_bug() {
+    use actix_web::ResponseError;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let error = db
+        .batch_execute("set statement_timeout = '20ms'; select pg_sleep(1)")
+        .await
+        .unwrap_err();
+    let error = anyhow::Error::new(error).context("a slow statement");
+    assert!(onshi::store::is_timeout(&error));
+    assert!(
+        !onshi::store::is_unavailable(&error),
+        "not retried as a lost session"
+    );
+    let response = onshi::api::error::ApiError::from(error).error_response();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+}

@@ -107,6 +107,18 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether a statement was cancelled by its `statement_timeout` (SQLSTATE 57014): the database
+/// did not answer in time, so the request is refused with 503 and nothing of the statement is
+/// kept (the cancelled statement rolls back). Not a reason to retry on the spot.
+pub fn is_timeout(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+            .is_some_and(|code| *code == tokio_postgres::error::SqlState::QUERY_CANCELED)
+    })
+}
+
 /// Whether an error is a unique violation of the named constraint (or unique index).
 pub fn is_unique_violation(error: &anyhow::Error, constraint: &str) -> bool {
     error.chain().any(|cause| {
