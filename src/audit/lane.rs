@@ -96,7 +96,10 @@ impl Lane {
             rows.hash.push(hash.to_vec());
             prev = hash;
         }
-        let (first, last) = self.session.append(self.epoch, &rows).await?;
+        let (first, last) = self
+            .session
+            .append(self.epoch, self.head.records, &rows)
+            .await?;
         let number = self.session.number();
         self.head.first_id = self.head.first_id.or(first);
         self.head.last_id = last.or(self.head.last_id);

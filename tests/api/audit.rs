@@ -323,3 +323,59 @@ async fn writers_of_several_servers_keep_separate_unbroken_chains() {
     assert_eq!(report.records, 6 + 120 + written);
     assert!(report.checkpoints >= 2);
 }
+
+/// A writer claiming a lane reads the lane's record count from its last record's place in the
+/// lane (`lane_seq`) rather than counting the lane; a lane whose records predate that column is
+/// counted once. Either way the numbering goes on unbroken after the claim, and the chain and
+/// its checkpoints verify.
+#[tokio::test]
+async fn a_reclaimed_lane_numbers_its_records_on_from_its_count() {
+    let (app, facility) = app_with_checks().await;
+    let db = app.db().await;
+    // Half the lanes as if written before lane_seq existed.
+    db.batch_execute("update disclosures set lane_seq = null where lane % 2 = 0")
+        .await
+        .unwrap();
+    let end_sessions = "select count(pg_terminate_backend(pid)) from pg_locks
+         where locktype = 'advisory' and pid <> pg_backend_pid()
+           and database = (select oid from pg_database where datname = current_database())";
+    db.query_one(end_sessions, &[]).await.unwrap();
+    // Writes go on (a few may be answered 503 while the writers notice their sessions are gone).
+    for _ in 0..20 {
+        let _ = app
+            .post_json(
+                "/v1/eligibility",
+                &facility,
+                &serde_json::json!({"insurer_number": crate::helpers::INSURER, "symbol": "12",
+                                    "number": "3456", "branch": "01", "birth_date": "1980-04-01"}),
+            )
+            .await;
+    }
+    app.audit.checkpoint().await.unwrap();
+    let misnumbered: i64 = db
+        .query_one(
+            "select count(*) from (
+                 select lane_seq, row_number() over (partition by lane order by id) as place
+                 from disclosures) r
+             where r.lane_seq is not null and r.lane_seq <> r.place",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        misnumbered, 0,
+        "every record numbered by its place in its lane"
+    );
+    let numbered: i64 = db
+        .query_one(
+            "select count(*) from disclosures where lane_seq is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(numbered > 0);
+    let report = verify(&app).await;
+    assert!(report.intact(), "{:?}", report.problems);
+}

@@ -74,9 +74,9 @@ impl LaneSession {
                 "with appended as (
                      insert into disclosures
                          (lane, key_epoch, at, party_id, person_id, coverage_id, kind, check_id,
-                          validity, prev_hash, hash)
+                          validity, prev_hash, hash, lane_seq)
                      select $10, $11, at, party_id, person_id, coverage_id, kind, check_id,
-                            validity, prev_hash, hash
+                            validity, prev_hash, hash, $12::int8 + ord
                      from unnest($1::timestamptz[], $2::int8[], $3::int8[], $4::int8[],
                                  $5::text[], $6::uuid[], $7::int2[], $8::bytea[], $9::bytea[])
                           with ordinality as r(at, party_id, person_id, coverage_id, kind,
@@ -107,7 +107,8 @@ impl LaneSession {
     }
 
     /// Appends the records, in order, with one statement, which commits on its own (no explicit
-    /// transaction: one round trip, one durable commit); returns the first and last new ids.
+    /// transaction: one round trip, one durable commit), numbered in the lane after the
+    /// `records` it already holds; returns the first and last new ids.
     ///
     /// # Errors
     /// Database failures. The statement may or may not have committed: only a fresh claim
@@ -115,8 +116,10 @@ impl LaneSession {
     pub async fn append(
         &self,
         epoch: i64,
+        records_before: u64,
         records: &NewRecords<'_>,
     ) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+        let before = i64::try_from(records_before).context("a lane's record count")?;
         let row = self
             .client
             .query_one(
@@ -133,6 +136,7 @@ impl LaneSession {
                     &records.hash,
                     &self.number,
                     &epoch,
+                    &before,
                 ],
             )
             .await
@@ -141,26 +145,47 @@ impl LaneSession {
     }
 }
 
+/// The lane's tail: its last record (by the `(lane, id)` index) and its first id, and its
+/// record count from the last record's `lane_seq`. A lane whose last record predates
+/// `lane_seq` (migration 0011) is counted once, without the statement timeout.
 async fn read_tail(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result<Option<Tail>> {
-    let row = client
+    let Some(last) = client
         .query_opt(
-            "select id, hash, count(*) over (), min(id) over () from disclosures
-             where lane = $1 order by id desc limit 1",
+            "select id, hash, lane_seq from disclosures where lane = $1 order by id desc limit 1",
             &[&lane],
         )
-        .await?;
-    row.map(|row| {
-        Ok(Tail {
-            first_id: row.get(3),
-            last_id: row.get(0),
-            hash: row
-                .get::<_, &[u8]>(1)
-                .try_into()
-                .context("a stored audit hash is not 32 bytes")?,
-            records: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
-        })
-    })
-    .transpose()
+        .await?
+    else {
+        return Ok(None);
+    };
+    let first_id: i64 = client
+        .query_one("select min(id) from disclosures where lane = $1", &[&lane])
+        .await?
+        .get(0);
+    let records = match last.get::<_, Option<i64>>(2) {
+        Some(seq) => seq,
+        None => {
+            client
+                .batch_execute("set statement_timeout = 0")
+                .await
+                .context("lifting the statement timeout to count a lane")?;
+            let counted = client
+                .query_one("select count(*) from disclosures where lane = $1", &[&lane])
+                .await
+                .map(|row| row.get::<_, i64>(0));
+            client.batch_execute("reset statement_timeout").await?;
+            counted.context("counting a lane written before lane_seq")?
+        }
+    };
+    Ok(Some(Tail {
+        first_id,
+        last_id: last.get(0),
+        hash: last
+            .get::<_, &[u8]>(1)
+            .try_into()
+            .context("a stored audit hash is not 32 bytes")?,
+        records: u64::try_from(records).unwrap_or(0),
+    }))
 }
 
 /// A record as stored, for verification.
