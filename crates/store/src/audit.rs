@@ -145,9 +145,9 @@ impl LaneSession {
     }
 }
 
-/// The lane's tail: its last record (by the `(lane, id)` index) and its first id, and its
-/// record count from the last record's `lane_seq`. A lane whose last record predates
-/// `lane_seq` (migration 0011) is counted once, without the statement timeout.
+/// The lane's tail: its last record (by the `(lane, id)` index), its first id, and its record
+/// count from the last record's `lane_seq`. For a lane whose last record predates `lane_seq`
+/// (migration 0011), the count is the base 0011 recorded plus the unnumbered records after it.
 async fn read_tail(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result<Option<Tail>> {
     let Some(last) = client
         .query_opt(
@@ -164,18 +164,18 @@ async fn read_tail(client: &tokio_postgres::Client, lane: i16) -> anyhow::Result
         .get(0);
     let records = match last.get::<_, Option<i64>>(2) {
         Some(seq) => seq,
-        None => {
-            client
-                .batch_execute("set statement_timeout = 0")
-                .await
-                .context("lifting the statement timeout to count a lane")?;
-            let counted = client
-                .query_one("select count(*) from disclosures where lane = $1", &[&lane])
-                .await
-                .map(|row| row.get::<_, i64>(0));
-            client.batch_execute("reset statement_timeout").await?;
-            counted.context("counting a lane written before lane_seq")?
-        }
+        None => client
+            .query_one(
+                "select coalesce((select records from audit_lane_bases where lane = $1), 0)
+                      + (select count(*) from disclosures
+                         where lane = $1
+                           and id > coalesce((select last_id from audit_lane_bases
+                                              where lane = $1), 0))",
+                &[&lane],
+            )
+            .await
+            .context("counting a lane written before lane_seq")?
+            .get(0),
     };
     Ok(Some(Tail {
         first_id,
