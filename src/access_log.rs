@@ -17,7 +17,6 @@
 //! `access_log.admin`. Pages run newest first; a page ends with a cursor (the `check_id` of its
 //! last entry) when more may follow.
 
-use crate::domain::{Actor, PartyId, PersonId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Serialize;
@@ -27,6 +26,7 @@ use crate::audit::{AuditLog, Disclosure, DisclosureKind};
 use crate::card::binding::{Origin, Purpose};
 use crate::card::{self, trust::Snapshot, Audience, Bound, CardError, CardProof};
 use crate::domain::Invalid;
+use crate::domain::{Actor, PartyId, PersonId};
 use crate::eligibility::{Query, Validity};
 use crate::store::access_log as store;
 

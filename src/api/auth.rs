@@ -9,7 +9,6 @@
 //! cache holds the party with its fingerprints, and the comparison runs on every request. An
 //! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
 
-use crate::domain::PartyId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +23,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::CertFingerprint;
+use crate::domain::PartyId;
 use crate::parties::{Party, Token};
 use crate::tls::PeerCertificate;
 

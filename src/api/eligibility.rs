@@ -1,6 +1,5 @@
 //! `POST /v1/eligibility` and `POST /v1/eligibility/batch`.
 
-use crate::domain::PartyId;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
@@ -11,6 +10,7 @@ use super::body::{json_object, only_known, optional_string, read_limited, requir
 use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
 use crate::audit::DisclosureKind;
+use crate::domain::PartyId;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
 use crate::eligibility::{self, Answer, Query, Validity};
 

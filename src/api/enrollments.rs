@@ -1,6 +1,5 @@
 //! `POST /v1/enrollments` (CSV upload, streamed) and `GET /v1/enrollments/{batch id}`.
 
-use crate::domain::PartyId;
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -17,6 +16,7 @@ use tokio::time::Instant;
 use super::auth::Caller;
 use super::error::{ApiError, ClientError};
 use super::AppState;
+use crate::domain::PartyId;
 use crate::enrollment::report::{BatchStatus, Report};
 use crate::enrollment::{self, LoadError, Outcome, Sender};
 use crate::parties::Role;

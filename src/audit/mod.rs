@@ -29,7 +29,6 @@ mod lane;
 pub mod verify;
 pub mod witness;
 
-use crate::domain::{Actor, CoverageId, PersonId};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +40,8 @@ use checkpoint::{Checkpointer, Heads};
 use key::AuditKey;
 use lane::Lane;
 use witness::Witness;
+
+use crate::domain::{Actor, CoverageId, PersonId};
 
 /// What kind of data a check disclosed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

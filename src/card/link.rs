@@ -13,7 +13,6 @@
 //! "no coverage to link to" whether the number is unknown or the person holds no coverage today,
 //! so linking is no way to find out whether a number is enrolled.
 
-use crate::domain::{Actor, PartyId, PersonId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use der::{Decode, Encode};
@@ -26,6 +25,7 @@ use super::verify::Rejection;
 use super::{identify, prove, Audience, Bound, CardError, CardProof, Holder};
 use crate::audit::{AuditLog, Disclosure, DisclosureKind};
 use crate::domain::LinkKey;
+use crate::domain::{Actor, PartyId, PersonId};
 use crate::eligibility::{today_in_japan, Validity};
 use crate::store::card as store;
 

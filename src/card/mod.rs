@@ -27,13 +27,13 @@ pub mod surface;
 pub mod trust;
 pub mod verify;
 
-use crate::domain::{PartyId, PersonId};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use rand::RngCore;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, DisclosureKind};
+use crate::domain::{PartyId, PersonId};
 use crate::eligibility::{answer_with_record, decide, Advisory, Answer};
 use crate::store::card::{self as store, ConsentChoices, Taken};
 use binding::{Origin, Purpose};

@@ -10,12 +10,12 @@ mod decide;
 pub use answer::{Advisory, Answer, CoverageView};
 pub use decide::{decide, Validity};
 
-use crate::domain::{Actor, PartyId};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, Disclosure, DisclosureKind};
+use crate::domain::{Actor, PartyId};
 use crate::domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
 
 /// A parsed eligibility question: the card key, the birth date (part of the match) and the day

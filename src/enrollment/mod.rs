@@ -13,7 +13,6 @@ pub mod columns;
 pub mod report;
 pub mod row;
 
-use crate::domain::PartyId;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use futures_util::SinkExt;
 use tokio::sync::mpsc;
 
 use crate::domain::LinkKey;
+use crate::domain::PartyId;
 use crate::store::enrollment as store;
 use bounds::{RecordLimit, RecordTooLong, ERRORS_MAX};
 use columns::Layout;

@@ -20,12 +20,12 @@ pub mod derive;
 pub mod keys;
 pub mod rotation;
 
-use crate::domain::{PartyId, PersonId};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use serde::Serialize;
 
 use crate::audit::{AuditLog, DisclosureKind};
+use crate::domain::{PartyId, PersonId};
 use crate::eligibility::{decide, Answer, Query, Validity};
 use crate::store::health_id::{self as store, Insert, IssuedRow, Purpose};
 use derive::{HealthId, Inputs};

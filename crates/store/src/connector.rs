@@ -203,32 +203,12 @@ fn split_ssl_settings(database_url: &str) -> anyhow::Result<(String, SslSettings
     Ok((rest, ssl))
 }
 
+/// A URL setting's value, %-decoded as libpq decodes URI parameters.
 fn percent_decode(value: &str) -> anyhow::Result<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = value
-                    .get(i + 1..i + 3)
-                    .context("a truncated %-escape in the database URL")?;
-                out.push(
-                    u8::from_str_radix(hex, 16).context("a bad %-escape in the database URL")?,
-                );
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).context("the database URL's settings are not UTF-8")
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .context("the database URL's settings are not UTF-8")
 }
 
 fn client_config(verify: Verify, root_cert: Option<&str>) -> anyhow::Result<rustls::ClientConfig> {

@@ -1,6 +1,6 @@
 //! Reading coverages as they stood on a date of care.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -105,7 +105,8 @@ pub async fn candidates(
         )
     });
     let statement = client.prepare_cached(&BY_KEY).await?;
-    let columns = Columns::of(&statement)?;
+    static BY_KEY_COLUMNS: OnceLock<Columns> = OnceLock::new();
+    let columns = Columns::once(&BY_KEY_COLUMNS, &statement)?;
     let rows = client
         .query(
             &statement,
@@ -150,7 +151,8 @@ pub async fn candidates_of_person(
         )
     });
     let statement = client.prepare_cached(&OF_PERSON).await?;
-    let columns = Columns::of(&statement)?;
+    static OF_PERSON_COLUMNS: OnceLock<Columns> = OnceLock::new();
+    let columns = Columns::once(&OF_PERSON_COLUMNS, &statement)?;
     let rows = client
         .query(&statement, &[&person_id, &date_of_care])
         .await?;
@@ -173,8 +175,8 @@ const CANDIDATE_COLUMNS: &str = "c.id as coverage_id, c.person_id, c.insurer_num
           and (n.lost_on is null or n.lost_on > q.care))) as newer_coverage_exists";
 
 /// Reads a [`CoverageRow`] by column name: each field is the result column of the same name in
-/// [`CANDIDATE_COLUMNS`], its position found once per statement (a name missing from the SQL is
-/// an error at the first query, never a shifted column).
+/// [`CANDIDATE_COLUMNS`], its position found once per query text (the same on every session; a
+/// name missing from the SQL is an error at the first query, never a shifted column).
 macro_rules! coverage_columns {
     ($($field:ident),+ $(,)?) => {
         struct Columns {
@@ -193,6 +195,18 @@ macro_rules! coverage_columns {
                 Ok(Columns {
                     $($field: position(stringify!($field))?,)+
                 })
+            }
+
+            /// The positions of one query text's columns, found on its first execution.
+            fn once<'a>(
+                cell: &'a OnceLock<Columns>,
+                statement: &tokio_postgres::Statement,
+            ) -> anyhow::Result<&'a Columns> {
+                if let Some(columns) = cell.get() {
+                    return Ok(columns);
+                }
+                let columns = Columns::of(statement)?;
+                Ok(cell.get_or_init(|| columns))
             }
 
             fn read(&self, row: &Row) -> CoverageRow {

@@ -21,7 +21,6 @@ pub mod address;
 pub mod sync;
 pub mod watch;
 
-use crate::domain::PartyId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -31,6 +30,7 @@ use chrono::Timelike;
 use deadpool_postgres::Pool;
 
 use super::error::{ApiError, ClientError};
+use crate::domain::PartyId;
 use crate::store::limits::{self as store, Budget};
 use address::{AddressBuckets, TrustedProxies};
 use watch::{Key, Watch};

@@ -7,12 +7,13 @@
 //! and are at least as many as its distinct hits. Keys are hashed with a key random to this
 //! process, kept only for the window, and never leave memory.
 
-use crate::domain::PartyId;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::domain::PartyId;
 
 pub const WINDOW: Duration = Duration::from_secs(60);
 
