@@ -38,7 +38,8 @@ pub const PAGE_DEFAULT: u16 = 50;
 pub use crate::store::access_log::{Entry, PartyView};
 
 /// One page of the log and the check id under which this read was recorded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AccessLogPage)]
 pub struct Page {
     pub entries: Vec<Entry>,
     /// Pass as `before` for the next page; absent on the last page.

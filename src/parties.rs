@@ -10,7 +10,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, InsurerNumber, PartyId};
+use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, Fault, InsurerNumber, PartyId};
 
 pub use crate::domain::Role;
 
@@ -91,9 +91,19 @@ pub struct NewParty {
 /// Why a party's registration was refused: the field at fault, a stable code, a message.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PartyInputError {
+    /// The member at fault.
     pub field: &'static str,
-    pub code: String,
+    /// The first half of the error code (`insurer_number` for a member of `insurer_numbers`).
+    pub code_field: &'static str,
+    pub fault: Fault,
     pub message: String,
+}
+
+impl PartyInputError {
+    /// The stable code, `<code_field>.<fault>`.
+    pub fn code(&self) -> String {
+        format!("{}.{}", self.code_field, self.fault)
+    }
 }
 
 impl NewParty {
@@ -111,22 +121,23 @@ impl NewParty {
         expires_in_days: Option<u32>,
         client_certificates: &[String],
     ) -> Result<Self, PartyInputError> {
-        let fail = |field: &'static str, code: String, message: String| PartyInputError {
-            field,
-            code,
-            message,
-        };
-        let facility_code = code.map(FacilityCode::parse).transpose().map_err(|e| {
-            fail(
-                "facility_code",
-                format!("facility_code.{}", e.kind),
-                e.message.into(),
-            )
-        })?;
+        let fail =
+            |field: &'static str, (code_field, fault): (&'static str, Fault), message: String| {
+                PartyInputError {
+                    field,
+                    code_field,
+                    fault,
+                    message,
+                }
+            };
+        let facility_code = code
+            .map(FacilityCode::parse)
+            .transpose()
+            .map_err(|e| fail("facility_code", ("facility_code", e.kind), e.message.into()))?;
         if (role == Role::Facility) != facility_code.is_some() {
             return Err(fail(
                 "facility_code",
-                "facility_code.required".into(),
+                ("facility_code", Fault::Required),
                 "A facility code is required for a facility and only for a facility.".into(),
             ));
         }
@@ -137,14 +148,14 @@ impl NewParty {
             .map_err(|e| {
                 fail(
                     "insurer_numbers",
-                    format!("insurer_number.{}", e.kind),
+                    ("insurer_number", e.kind),
                     e.message.into(),
                 )
             })?;
         if (role == Role::Insurer) == insurer_numbers.is_empty() {
             return Err(fail(
                 "insurer_numbers",
-                "insurer_numbers.required".into(),
+                ("insurer_numbers", Fault::Required),
                 "Insurer numbers are required for an insurer and only for an insurer.".into(),
             ));
         }
@@ -154,14 +165,14 @@ impl NewParty {
         {
             return Err(fail(
                 "name",
-                "name.format".into(),
+                ("name", Fault::Format),
                 "At most 100 characters, no control characters.".into(),
             ));
         }
         if expires_in_days.is_some_and(|days| !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
             return Err(fail(
                 "expires_in_days",
-                "expires_in_days.range".into(),
+                ("expires_in_days", Fault::Range),
                 format!("A credential expires in 1 to {MAX_EXPIRY_DAYS} days; leave this out for no expiry."),
             ));
         }
@@ -172,7 +183,7 @@ impl NewParty {
             .map_err(|e| {
                 fail(
                     "client_certificate",
-                    format!("client_certificate.{}", e.kind),
+                    ("client_certificate", e.kind),
                     e.message.into(),
                 )
             })?;
@@ -293,7 +304,7 @@ mod tests {
         let err =
             NewParty::new(Role::Claims, None, None, &[], None, &["not a pem".into()]).unwrap_err();
         assert_eq!(err.field, "client_certificate");
-        assert_eq!(err.code, "client_certificate.format");
+        assert_eq!(err.code(), "client_certificate.format");
         assert!(err.message.contains("PEM"), "{}", err.message);
     }
 
@@ -333,7 +344,7 @@ mod tests {
         let with = |days| NewParty::new(Role::Claims, None, None, &[], Some(days), &[]);
         assert!(with(1).is_ok() && with(MAX_EXPIRY_DAYS).is_ok());
         for days in [0, MAX_EXPIRY_DAYS + 1, u32::MAX] {
-            assert_eq!(with(days).unwrap_err().code, "expires_in_days.range");
+            assert_eq!(with(days).unwrap_err().code(), "expires_in_days.range");
         }
     }
 

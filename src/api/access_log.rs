@@ -4,13 +4,14 @@
 //! The page is chosen in the query string (`?before=<next or RFC 3339 time>&limit=1..100`), so
 //! the bodies stay those of the card check and of eligibility by number.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::auth::Caller;
 use super::body::{json_object, read_limited, typed, unused};
 use super::card::{base64_field, card_error, challenge_created, uuid_field};
+use super::codes::Code;
+use super::doc::{schema, Body, Content, Doc, In, Param, Reply};
 use super::eligibility::parse_query;
 use super::error::{ApiError, ClientError};
 use super::limits::AddressLimited;
@@ -38,7 +39,8 @@ pub async fn self_challenge(
     Ok(challenge_created(&challenge))
 }
 
-#[derive(Deserialize)]
+/// The card's proof over a self challenge.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SelfViewBody {
     certificate: String,
@@ -99,15 +101,11 @@ pub async fn lookup(
         .await
         .map_err(|error| -> ApiError {
             match error {
-                LookupError::NoSuchPerson => ClientError::new(
-                    StatusCode::NOT_FOUND,
-                    "coverage.not_found",
+                LookupError::NoSuchPerson => ClientError::new(Code::CoverageNotFound,
                     "No coverage matches this number and birth date (on the date of care, today by default); check both.",
                 )
                 .into(),
-                LookupError::SeveralPersons => ClientError::new(
-                    StatusCode::CONFLICT,
-                    "person.ambiguous",
+                LookupError::SeveralPersons => ClientError::new(Code::PersonAmbiguous,
                     "This number and birth date match coverages of several persons; add the branch number or a date_of_care on which the coverage was held.",
                 )
                 .with_field("branch")
@@ -124,8 +122,7 @@ fn page_parameters(request: &HttpRequest) -> Result<(Before, PageLimit), ClientE
     let pairs = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
         .map_err(|_| {
             ClientError::new(
-                StatusCode::BAD_REQUEST,
-                "query.invalid",
+                Code::QueryInvalid,
                 "The query string is not readable; send ?before=...&limit=... URL-encoded.",
             )
         })?
@@ -137,8 +134,7 @@ fn page_parameters(request: &HttpRequest) -> Result<(Before, PageLimit), ClientE
             "limit" => limit = Some(value.as_str()),
             _ => {
                 return Err(ClientError::new(
-                    StatusCode::BAD_REQUEST,
-                    "query.unknown_parameter",
+                    Code::QueryUnknownParameter,
                     "Only 'before' and 'limit' may be given in the query string.",
                 )
                 .with_field(name.chars().take(64).collect::<String>()))
@@ -152,11 +148,137 @@ fn page_parameters(request: &HttpRequest) -> Result<(Before, PageLimit), ClientE
 }
 
 fn unknown_cursor() -> ApiError {
-    ClientError::new(
-        StatusCode::BAD_REQUEST,
-        "before.unknown",
+    ClientError::new(Code::BeforeUnknown,
         "This is not a check of this person's access log; pass the 'next' value of the previous page, or a time.",
     )
     .with_field("before")
     .into()
 }
+
+/// The page parameters of both listings.
+const PAGE_PARAMS: &[Param] = &[
+    Param {
+        name: "before",
+        location: In::Query,
+        required: false,
+        description:
+            "Entries older than this: the `next` of the previous page, or an RFC 3339 time.",
+        schema: || serde_json::json!({ "type": "string" }),
+    },
+    Param {
+        name: "limit",
+        location: In::Query,
+        required: false,
+        description: "Entries per page, 1 to 100, default 50.",
+        schema: || serde_json::json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 50 }),
+    },
+];
+
+pub const SELF_CHALLENGE_DOC: Doc = Doc {
+    id: "newSelfChallenge",
+    tag: "access-log",
+    summary: "A single-use nonce for the card holder's own requests.",
+    description: "This, `POST /v1/self/access-log` and `POST /v1/self/card-unlink` are the \
+        deliberate exception to the bearer-token rule: no party is involved, and the card's \
+        signature over this fresh nonce proves the person. Any Authorization header is ignored. \
+        Limited per client address (429). The challenge serves only the `/v1/self/` routes \
+        (elsewhere `challenge.wrong_audience`) and expires after `challenge_seconds`. No request \
+        body (at most 1 KiB is read and ignored).",
+    body: Body::None,
+    replies: &[Reply {
+        status: 201,
+        description: "The challenge.",
+        content: Content::Json(schema::<super::card::ChallengeView>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::BodyTimeout,
+        Code::BodyIncomplete,
+        Code::BodyTooLarge,
+    ],
+    fields: &[],
+    params: &[],
+};
+
+pub const SELF_VIEW_DOC: Doc = Doc {
+    id: "readOwnAccessLog",
+    tag: "access-log",
+    summary: "Who looked at the card holder's data, and when.",
+    description: "Takes the self challenge (once; see `POST /v1/self/challenges`), verifies the \
+        certificate and signature exactly as `POST /v1/eligibility/card` does, and answers the \
+        linked person's access log, newest first. The read is itself recorded \
+        (`access_log.self`) before the answer leaves. Limited per client address. Body at most \
+        64 KiB.",
+    body: Body::Json(schema::<SelfViewBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "One page of the log.",
+        content: Content::Json(schema::<crate::access_log::Page>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::CardRevocationUnavailable,
+        Code::ChallengeUnknown,
+        Code::ChallengeUsed,
+        Code::ChallengeExpired,
+        Code::ChallengeOtherParty,
+        Code::ChallengeWrongAudience,
+        Code::CertificateMalformed,
+        Code::CertificateNotForAuthentication,
+        Code::CertificateUnknownIssuer,
+        Code::CertificateBadChainSignature,
+        Code::CertificateIssuerNotValid,
+        Code::CertificateNotYetValid,
+        Code::CertificateExpired,
+        Code::CertificateRevoked,
+        Code::SignatureInvalid,
+        Code::CardNotLinked,
+        Code::QueryInvalid,
+        Code::QueryUnknownParameter,
+        Code::BeforeUnknown,
+    ],
+    fields: &[
+        "certificate",
+        "challenge_id",
+        "signature",
+        "before",
+        "limit",
+    ],
+    params: PAGE_PARAMS,
+};
+
+pub const LOOKUP_DOC: Doc = Doc {
+    id: "lookUpAccessLog",
+    tag: "access-log",
+    summary: "A person's access log, looked up by an administrator.",
+    description: "The person is found as `POST /v1/eligibility` finds a coverage (card key and \
+        birth date, on `date_of_care`, today by default); a birth date that does not match is \
+        the same 404 as no coverage. The read is itself recorded (`access_log.admin`) before the \
+        answer leaves. Body at most 64 KiB.",
+    body: Body::Json(schema::<super::eligibility::EligibilityQuery>),
+    replies: &[Reply {
+        status: 200,
+        description: "One page of the log.",
+        content: Content::Json(schema::<crate::access_log::Page>),
+    }],
+    codes: &[
+        Code::QueryInvalid,
+        Code::QueryUnknownParameter,
+        Code::BeforeUnknown,
+        Code::CoverageNotFound,
+        Code::PersonAmbiguous,
+        Code::BirthDateAfterDateOfCare,
+        Code::QueryNotObject,
+    ],
+    fields: &[
+        "insurer_number",
+        "symbol",
+        "number",
+        "branch",
+        "birth_date",
+        "date_of_care",
+        "before",
+        "limit",
+    ],
+    params: PAGE_PARAMS,
+};

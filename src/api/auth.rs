@@ -17,9 +17,9 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use super::codes::Code;
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::CertFingerprint;
@@ -104,11 +104,11 @@ impl Caller {
 
 /// 403 `auth.forbidden`: the caller is known but may not do this.
 pub fn forbidden(message: &'static str) -> ClientError {
-    ClientError::new(StatusCode::FORBIDDEN, "auth.forbidden", message)
+    ClientError::new(Code::AuthForbidden, message)
 }
 
-fn unauthorized(code: &'static str, message: &'static str) -> ApiError {
-    ClientError::new(StatusCode::UNAUTHORIZED, code, message).into()
+fn unauthorized(code: Code, message: &'static str) -> ApiError {
+    ClientError::new(code, message).into()
 }
 
 impl FromRequest for Caller {
@@ -177,13 +177,13 @@ async fn authenticate(
     let value = match header {
         None => {
             return Err(unauthorized(
-                "auth.missing",
+                Code::AuthMissing,
                 "Send your credential as 'Authorization: Bearer <token>'.",
             ))
         }
         Some(Err(_)) => {
             return Err(unauthorized(
-                "auth.malformed",
+                Code::AuthMalformed,
                 "The Authorization header is not readable text.",
             ))
         }
@@ -191,7 +191,7 @@ async fn authenticate(
     };
     let Some(raw) = value.strip_prefix("Bearer ") else {
         return Err(unauthorized(
-            "auth.malformed",
+            Code::AuthMalformed,
             "Use the Bearer scheme: 'Authorization: Bearer <token>'.",
         ));
     };
@@ -207,7 +207,7 @@ async fn authenticate(
             Ok(party)
         }
         None => Err(unauthorized(
-            "auth.invalid",
+            Code::AuthInvalid,
             "This credential is unknown, revoked or expired; ask your operator for a new one.",
         )),
     }
@@ -229,7 +229,7 @@ fn require_bound_certificate(
         "token used without its bound client certificate"
     );
     Err(unauthorized(
-        "auth.certificate_mismatch",
+        Code::AuthCertificateMismatch,
         "This credential is bound to a client certificate: connect over TLS presenting the \
          certificate registered for it (ask your operator which one, or to register a new one).",
     ))

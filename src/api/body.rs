@@ -1,10 +1,11 @@
 //! Reading request bodies with a size limit and JSON errors that name what is wrong.
 
-use actix_web::http::StatusCode;
 use actix_web::web;
 use futures_util::StreamExt;
 
+use super::codes::Code;
 use super::error::{ApiError, ClientError};
+use crate::domain::Fault;
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 ///
@@ -16,8 +17,7 @@ pub async fn read_limited(payload: web::Payload, limit: usize) -> Result<web::By
         .await
         .map_err(|_| {
             ClientError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body.timeout",
+                Code::BodyTimeout,
                 format!(
                     "The request body did not arrive within {} seconds.",
                     BODY_DEADLINE.as_secs()
@@ -43,15 +43,13 @@ async fn read(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, Api
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
             ClientError::new(
-                StatusCode::BAD_REQUEST,
-                "body.incomplete",
+                Code::BodyIncomplete,
                 "The request body could not be read completely.",
             )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ClientError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body.too_large",
+                Code::BodyTooLarge,
                 format!("The request body may be at most {limit} bytes."),
             )
             .into());
@@ -69,13 +67,11 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(_) => Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "body.not_object",
+            Code::BodyNotObject,
             "The request body must be a JSON object.",
         )),
         Err(e) => Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "body.invalid_json",
+            Code::BodyInvalidJson,
             format!(
                 "The request body is not valid JSON (line {}, column {}).",
                 e.line(),
@@ -120,9 +116,7 @@ pub fn typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientEr
             .or(named)
             .map(|f| f.chars().take(64).collect::<String>());
         let mut error = ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "body.invalid",
-            "The request body does not have the expected fields and types; see the API description.",
+            Code::BodyInvalid,"The request body does not have the expected fields and types; see the API description.",
         );
         if let Some(field) = field {
             error = error.with_field(field);
@@ -143,12 +137,11 @@ pub fn optional_string<'a>(
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
         Some(serde_json::Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{field}.type"),
+        Some(_) => Err(ClientError::fault(
+            field,
+            Fault::Type,
             "This field must be a string.",
-        )
-        .with_field(field)),
+        )),
     }
 }
 
@@ -160,14 +153,8 @@ pub fn required_string<'a>(
     map: &'a serde_json::Map<String, serde_json::Value>,
     field: &'static str,
 ) -> Result<&'a str, ClientError> {
-    optional_string(map, field)?.ok_or_else(|| {
-        ClientError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{field}.required"),
-            "This field is required.",
-        )
-        .with_field(field)
-    })
+    optional_string(map, field)?
+        .ok_or_else(|| ClientError::fault(field, Fault::Required, "This field is required."))
 }
 
 /// Rejects members not in `known` (typos must not be silently ignored).
@@ -181,8 +168,7 @@ pub fn only_known(
     match map.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),
         Some(unknown) => Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "body.unknown_field",
+            Code::BodyUnknownField,
             "This field is not part of the request; check its spelling.",
         )
         .with_field(unknown.chars().take(64).collect::<String>())),

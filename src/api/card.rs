@@ -3,15 +3,17 @@
 //! `POST /v1/self/card-unlink` (the holder, no token); the card helpers here serve the self
 //! endpoints of [`super::access_log`] too.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Caller;
 use super::body::{read_limited, typed, unused};
+use super::codes::Code;
+use super::doc::{schema, Body, Content, Doc, Reply};
 use super::error::{ApiError, ClientError};
 use super::limits::AddressLimited;
 use super::AppState;
@@ -19,6 +21,7 @@ use crate::card::link::{LinkProof, LinkTrust};
 use crate::card::surface::SurfaceData;
 use crate::card::{self, Audience, CardError, CardProof, Challenge};
 use crate::domain::parse_date;
+use crate::domain::Fault;
 use crate::eligibility::today_in_japan;
 use crate::store::card::ConsentChoices;
 
@@ -43,22 +46,78 @@ pub async fn challenge(
 
 /// The 201 answer handing a challenge to the reader.
 pub(super) fn challenge_created(challenge: &Challenge) -> HttpResponse {
-    HttpResponse::Created().json(serde_json::json!({
-        "challenge_id": challenge.id,
-        "nonce": B64.encode(challenge.nonce),
-        "expires_at": challenge.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    }))
+    HttpResponse::Created().json(ChallengeView {
+        challenge_id: challenge.id,
+        nonce: B64.encode(challenge.nonce),
+        expires_at: challenge
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
 }
 
-#[derive(Deserialize)]
+/// A challenge for the card to sign.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ChallengeView {
+    challenge_id: Uuid,
+    /// Standard base64 of the nonce.
+    nonce: String,
+    /// RFC 3339, UTC.
+    expires_at: String,
+}
+
+/// A card linked to its person.
+#[derive(Serialize, ToSchema)]
+struct Linked {
+    linked: bool,
+    /// When the card's user-authentication certificate expires (RFC 3339, UTC).
+    certificate_not_after: String,
+    /// The access-audit record of the link.
+    check_id: Uuid,
+}
+
+/// A card unlinked.
+#[derive(Serialize, ToSchema)]
+struct Unlinked {
+    unlinked: bool,
+    /// The access-audit record of the unlink.
+    check_id: Uuid,
+}
+
+/// The consents given at the reader (the schema of the store's choices; absent ones are no).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes ConsentChoices")]
+struct Consents {
+    /// 薬剤情報.
+    #[serde(default)]
+    medication: bool,
+    /// 特定健診情報.
+    #[serde(default)]
+    checkups: bool,
+    /// 診療情報.
+    #[serde(default)]
+    diagnosis: bool,
+    /// 手術情報.
+    #[serde(default)]
+    surgery: bool,
+}
+
+/// A card check: the card's proof over a challenge of `POST /v1/challenges`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CardCheckBody {
+    /// Standard base64 of the DER user-authentication certificate.
     certificate: String,
+    #[schema(format = Uuid)]
     challenge_id: String,
+    /// Standard base64 of the card's signature over the bound challenge.
     signature: String,
+    /// YYYY-MM-DD; today in Japan when absent.
     #[serde(default)]
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     date_of_care: Option<String>,
     #[serde(default, deserialize_with = "consents_object")]
+    #[schema(value_type = Option<Consents>)]
     consents: ConsentChoices,
 }
 
@@ -70,7 +129,7 @@ fn consents_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConsentChoi
 
 /// `POST /v1/card-links`: the card's proof and the 券面事項入力補助AP's records. There is no
 /// member for a typed number: a number nobody can prove is never a reason to link.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LinkBody {
     certificate: String,
@@ -81,7 +140,7 @@ struct LinkBody {
 
 /// The records as read from the card, each base64 of its TLV bytes. The My Number record is
 /// among them: wiped when the request is done.
-#[derive(Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[derive(Deserialize, ToSchema, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 struct SurfaceBody {
     my_number: String,
@@ -93,7 +152,7 @@ struct SurfaceBody {
 }
 
 /// A proof of the card alone: the holder's unlink.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProofBody {
     certificate: String,
@@ -102,7 +161,7 @@ struct ProofBody {
 }
 
 /// An administrator's unlink names the certificate.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AdminUnlinkBody {
     certificate: String,
@@ -202,11 +261,13 @@ pub async fn link(
     )
     .await
     .map_err(card_error)?;
-    Ok(HttpResponse::Created().json(serde_json::json!({
-        "linked": true,
-        "certificate_not_after": done.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "check_id": done.check_id,
-    })))
+    Ok(HttpResponse::Created().json(Linked {
+        linked: true,
+        certificate_not_after: done
+            .not_after
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        check_id: done.check_id,
+    }))
 }
 
 /// The holder unlinks their card: the card's signature over a holder challenge, no token.
@@ -252,81 +313,265 @@ pub async fn unlink_by_admin(
 }
 
 fn unlinked(done: &card::link::Done) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "unlinked": true,
-        "check_id": done.check_id,
-    }))
+    HttpResponse::Ok().json(Unlinked {
+        unlinked: true,
+        check_id: done.check_id,
+    })
 }
 
 pub(super) fn base64_field(value: &str, field: &'static str) -> Result<Vec<u8>, ClientError> {
-    B64.decode(value).map_err(|_| {
-        ClientError::new(
-            StatusCode::BAD_REQUEST,
-            format!("{field}.format"),
-            "Must be standard base64.",
-        )
-        .with_field(field)
-    })
+    B64.decode(value)
+        .map_err(|_| ClientError::fault(field, Fault::Format, "Must be standard base64."))
 }
 
 pub(super) fn uuid_field(value: &str) -> Result<Uuid, ClientError> {
     value.parse().map_err(|_| {
-        ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "challenge_id.format",
+        ClientError::fault(
+            "challenge_id",
+            Fault::Format,
             "Must be the challenge_id returned with the challenge.",
         )
-        .with_field("challenge_id")
     })
 }
 
 pub(super) fn card_error(error: CardError) -> ApiError {
-    let (status, code, message, field): (StatusCode, &'static str, &'static str, Option<&'static str>) = match error {
+    use card::surface::SurfaceRejection as Surface;
+    use card::verify::Rejection;
+    let (code, message, field): (Code, &'static str, Option<&'static str>) = match error {
         CardError::NotConfigured => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "card.not_configured",
+            Code::CardNotConfigured,
             "This server has no JPKI trust anchors (or, for linking, no card-surface trust anchors) configured; check by insurance number.",
             None,
         ),
-        CardError::ChallengeUnknown => (StatusCode::NOT_FOUND, "challenge.unknown", "No such challenge; ask for a new one.", Some("challenge_id")),
-        CardError::ChallengeUsed => (StatusCode::CONFLICT, "challenge.used", "This challenge was used already; ask for a new one.", Some("challenge_id")),
-        CardError::ChallengeExpired => (StatusCode::GONE, "challenge.expired", "This challenge expired; ask for a new one and sign it promptly.", Some("challenge_id")),
-        CardError::ChallengeOtherParty => (StatusCode::FORBIDDEN, "challenge.other_party", "This challenge was issued to another facility.", Some("challenge_id")),
-        CardError::ChallengeWrongAudience => (StatusCode::FORBIDDEN, "challenge.wrong_audience", "This challenge was issued for another use of the card: take one from POST /v1/challenges for a check or link at a facility, or from POST /v1/self/challenges for a person's own access log.", Some("challenge_id")),
-        CardError::Rejected(card::verify::Rejection::RevocationUnavailable) => {
-            let rejection = card::verify::Rejection::RevocationUnavailable;
-            (StatusCode::SERVICE_UNAVAILABLE, rejection.code(), rejection.message(), None)
-        }
+        CardError::ChallengeUnknown => (Code::ChallengeUnknown, "No such challenge; ask for a new one.", None),
+        CardError::ChallengeUsed => (Code::ChallengeUsed, "This challenge was used already; ask for a new one.", None),
+        CardError::ChallengeExpired => (Code::ChallengeExpired, "This challenge expired; ask for a new one and sign it promptly.", None),
+        CardError::ChallengeOtherParty => (Code::ChallengeOtherParty, "This challenge was issued to another facility.", None),
+        CardError::ChallengeWrongAudience => (Code::ChallengeWrongAudience, "This challenge was issued for another use of the card: take one from POST /v1/challenges for a check or link at a facility, or from POST /v1/self/challenges for a person's own access log.", None),
         CardError::Rejected(rejection) => {
-            let field = if rejection == card::verify::Rejection::BadSignature { "signature" } else { "certificate" };
-            (StatusCode::UNPROCESSABLE_ENTITY, rejection.code(), rejection.message(), Some(field))
+            let code = match rejection {
+                Rejection::Malformed => Code::CertificateMalformed,
+                Rejection::NotForAuthentication => Code::CertificateNotForAuthentication,
+                Rejection::UnknownIssuer => Code::CertificateUnknownIssuer,
+                Rejection::ChainSignature => Code::CertificateBadChainSignature,
+                Rejection::IssuerNotValid => Code::CertificateIssuerNotValid,
+                Rejection::NotYetValid => Code::CertificateNotYetValid,
+                Rejection::Expired => Code::CertificateExpired,
+                Rejection::Revoked => Code::CertificateRevoked,
+                Rejection::RevocationUnavailable => Code::CardRevocationUnavailable,
+                Rejection::BadSignature => Code::SignatureInvalid,
+            };
+            (code, rejection.message(), None)
         }
         CardError::Surface(rejection) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, rejection.code(), rejection.message(), Some(rejection.field()))
+            let code = match rejection {
+                Surface::Malformed(_) => Code::CardSurfaceMalformed,
+                Surface::UnknownIssuer => Code::CardSurfaceUnknownIssuer,
+                Surface::IssuerNotValid => Code::CardSurfaceIssuerNotValid,
+                Surface::HashMismatch => Code::CardSurfaceHashMismatch,
+                Surface::IssuerSignature => Code::CardSurfaceBadIssuerSignature,
+                Surface::InternalAuthentication => Code::CardSurfaceInternalAuthenticationFailed,
+            };
+            (code, rejection.message(), Some(rejection.field()))
         }
         CardError::NotLinked => (
-            StatusCode::NOT_FOUND,
-            "card.not_linked",
+            Code::CardNotLinked,
             "This card is not linked to health insurance yet. The person can link it once at this reader, on the Mynaportal or at an ATM; meanwhile check by insurance number.",
             None,
         ),
         CardError::NoCoverage => (
-            StatusCode::NOT_FOUND,
-            "card.no_coverage_to_link",
+            Code::CardNoCoverageToLink,
             "There is no coverage to link this card to; the person should ask their insurer, and check by insurance number meanwhile.",
             None,
         ),
         CardError::LinkedElsewhere => (
-            StatusCode::CONFLICT,
-            "card.linked_to_another_person",
+            Code::CardLinkedToAnotherPerson,
             "This card is already linked to another person; contact the operator.",
-            Some("certificate"),
+            None,
         ),
         CardError::Unexpected(error) => return error.into(),
     };
-    let mut client = ClientError::new(status, code, message);
+    let mut client = ClientError::new(code, message);
     if let Some(field) = field {
         client = client.with_field(field);
     }
     client.into()
 }
+
+/// The members of a card proof, which may fail as `<member>.format`.
+pub(super) const PROOF_FIELDS: &[&str] = &["certificate", "challenge_id", "signature"];
+
+pub const CHALLENGE_DOC: Doc = Doc {
+    id: "newChallenge",
+    tag: "card",
+    summary: "A single-use nonce for one card signature.",
+    description: "The challenge is bound to the calling facility and expires after \
+        `challenge_seconds` (default 120). No request body.",
+    body: Body::None,
+    replies: &[Reply {
+        status: 201,
+        description: "The challenge.",
+        content: Content::Json(schema::<ChallengeView>),
+    }],
+    codes: &[],
+    fields: &[],
+    params: &[],
+};
+
+pub const CHECK_DOC: Doc = Doc {
+    id: "checkEligibilityByCard",
+    tag: "card",
+    summary: "Eligibility of the My Number card's holder.",
+    description: "Takes the challenge (once), verifies the certificate's chain to the \
+        configured JPKI CAs, its validity (served for three months after expiry, with an \
+        advisory), its revocation and the signature, then answers as `POST /v1/eligibility` for \
+        the person the card is linked to. The consents are stored with the check for 24 hours. \
+        Body at most 64 KiB.",
+    body: Body::Json(schema::<CardCheckBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "The answer.",
+        content: Content::Json(schema::<crate::eligibility::Answer>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::CardRevocationUnavailable,
+        Code::ChallengeUnknown,
+        Code::ChallengeUsed,
+        Code::ChallengeExpired,
+        Code::ChallengeOtherParty,
+        Code::ChallengeWrongAudience,
+        Code::CertificateMalformed,
+        Code::CertificateNotForAuthentication,
+        Code::CertificateUnknownIssuer,
+        Code::CertificateBadChainSignature,
+        Code::CertificateIssuerNotValid,
+        Code::CertificateNotYetValid,
+        Code::CertificateExpired,
+        Code::CertificateRevoked,
+        Code::SignatureInvalid,
+        Code::CardNotLinked,
+    ],
+    fields: &["certificate", "challenge_id", "signature", "date_of_care"],
+    params: &[],
+};
+
+pub const LINK_DOC: Doc = Doc {
+    id: "linkCard",
+    tag: "card",
+    summary: "Link a My Number card to its person, from the card's own signed data.",
+    description: "There is no typed number: the body has no `individual_number` member, and one \
+        sent is refused (`body.invalid`, field `individual_number`) whoever sends it, as the body \
+        is read before the role is checked.\n\n`onshi-reader link` reads, in one card session, \
+        the JPKI user-authentication certificate and the records of the card's 券面事項入力補助AP \
+        (card-surface input assistance: the My Number record, the basic-facts record, the \
+        issuer's signature over their SHA-256 hashes, the issuer's certificate, the \
+        internal-authentication key signed by the issuer), takes a challenge from \
+        `POST /v1/challenges`, and has both the application's internal-authentication key and \
+        the JPKI key sign it, bound to onshi (audience `card.link`; see `src/card/binding.md`). \
+        The server verifies the challenge, the JPKI certificate (no grace after expiry for \
+        linking) and signature, the issuer's certificate against the configured 券面事項 trust \
+        anchors (`card_surface_trust_dir`), both hashes, both issuer signatures and the internal \
+        authentication; only then is the number read from the record, turned into the person's \
+        link value and dropped (never stored, logged or returned). The link is recorded as a \
+        `card.link` disclosure in the person's access log. Body at most 64 KiB.",
+    body: Body::Json(schema::<LinkBody>),
+    replies: &[Reply {
+        status: 201,
+        description: "Linked.",
+        content: Content::Json(schema::<Linked>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::CardRevocationUnavailable,
+        Code::ChallengeUnknown,
+        Code::ChallengeUsed,
+        Code::ChallengeExpired,
+        Code::ChallengeOtherParty,
+        Code::ChallengeWrongAudience,
+        Code::CertificateMalformed,
+        Code::CertificateNotForAuthentication,
+        Code::CertificateUnknownIssuer,
+        Code::CertificateBadChainSignature,
+        Code::CertificateIssuerNotValid,
+        Code::CertificateNotYetValid,
+        Code::CertificateExpired,
+        Code::CertificateRevoked,
+        Code::SignatureInvalid,
+        Code::CardSurfaceMalformed,
+        Code::CardSurfaceUnknownIssuer,
+        Code::CardSurfaceIssuerNotValid,
+        Code::CardSurfaceHashMismatch,
+        Code::CardSurfaceBadIssuerSignature,
+        Code::CardSurfaceInternalAuthenticationFailed,
+        Code::CardNoCoverageToLink,
+        Code::CardLinkedToAnotherPerson,
+    ],
+    fields: &[
+        "certificate",
+        "challenge_id",
+        "signature",
+        "card_surface.my_number",
+        "card_surface.basic_facts",
+        "card_surface.signature",
+        "card_surface.issuer_certificate",
+        "card_surface.auth_key",
+        "card_surface.internal_authentication",
+    ],
+    params: &[],
+};
+
+pub const UNLINK_BY_ADMIN_DOC: Doc = Doc {
+    id: "unlinkCardByAdmin",
+    tag: "card",
+    summary: "An administrator unlinks a card by its certificate.",
+    description: "For a card reported lost or linked in error; the certificate only names the \
+        link (it need not verify). Recorded as a `card.unlink` disclosure in the person's access \
+        log, naming the administrator. Body at most 64 KiB.",
+    body: Body::Json(schema::<AdminUnlinkBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "Unlinked.",
+        content: Content::Json(schema::<Unlinked>),
+    }],
+    codes: &[Code::CertificateMalformed, Code::CardNotLinked],
+    fields: &["certificate"],
+    params: &[],
+};
+
+pub const UNLINK_BY_HOLDER_DOC: Doc = Doc {
+    id: "unlinkOwnCard",
+    tag: "card",
+    summary: "The card's holder unlinks their card, with card and PIN.",
+    description: "Any token sent is ignored: the credential is the card's signature over a \
+        challenge of `POST /v1/self/challenges`, bound to onshi with audience `card.unlink` \
+        (`onshi-reader unlink`). Recorded as a `card.unlink` disclosure in the person's access \
+        log. Body at most 64 KiB.",
+    body: Body::Json(schema::<ProofBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "Unlinked.",
+        content: Content::Json(schema::<Unlinked>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::CardRevocationUnavailable,
+        Code::ChallengeUnknown,
+        Code::ChallengeUsed,
+        Code::ChallengeExpired,
+        Code::ChallengeOtherParty,
+        Code::ChallengeWrongAudience,
+        Code::CertificateMalformed,
+        Code::CertificateNotForAuthentication,
+        Code::CertificateUnknownIssuer,
+        Code::CertificateBadChainSignature,
+        Code::CertificateIssuerNotValid,
+        Code::CertificateNotYetValid,
+        Code::CertificateExpired,
+        Code::CertificateRevoked,
+        Code::SignatureInvalid,
+        Code::CardNotLinked,
+    ],
+    fields: PROOF_FIELDS,
+    params: &[],
+};

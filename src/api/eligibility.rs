@@ -1,12 +1,14 @@
 //! `POST /v1/eligibility` and `POST /v1/eligibility/batch`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::{forbidden, Caller, UnchargedCaller};
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
+use super::codes::Code;
+use super::doc::{schema, Body, Content, Doc, Reply};
 use super::error::{ApiError, ClientError, ErrorBody};
 use super::AppState;
 use crate::audit::DisclosureKind;
@@ -22,6 +24,42 @@ const QUERY_FIELDS: [&str; 6] = [
     "birth_date",
     "date_of_care",
 ];
+/// One query by insured-person number (the schema of what [`parse_query`] reads).
+///
+/// An empty string or `null` counts as absent for the optional members.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what parse_query reads")]
+pub(super) struct EligibilityQuery {
+    /// 保険者番号: 8 digits, or 6 for 国民健康保険; the last is a check digit.
+    #[schema(pattern = "^([0-9]{6}|[0-9]{8})$")]
+    insurer_number: String,
+    /// 記号, as printed (full-width allowed; at most 38 bytes in Shift_JIS).
+    #[schema(max_length = 38)]
+    symbol: Option<String>,
+    /// 番号, as printed.
+    #[schema(min_length = 1, max_length = 38)]
+    number: String,
+    /// 枝番: two digits.
+    #[schema(pattern = "^([0-9]{2})?$")]
+    branch: Option<String>,
+    /// YYYY-MM-DD.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    birth_date: String,
+    /// YYYY-MM-DD; today in Japan when absent.
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    date_of_care: Option<String>,
+}
+
+/// A batch of 1 to 10,000 queries.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what batch_items reads")]
+struct BatchRequest {
+    #[schema(min_items = 1, max_items = 10000)]
+    queries: Vec<EligibilityQuery>,
+}
+
 const SINGLE_BODY_MAX: usize = 16 * 1024;
 const BATCH_BODY_MAX: usize = 8 * 1024 * 1024;
 pub const BATCH_MAX: usize = 10_000;
@@ -53,11 +91,18 @@ pub async fn check_one(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-#[derive(Serialize)]
+/// One entry of a batch's answer: the query's answer, or why the query was refused.
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum BatchItem {
     Answer(Box<Answer>),
     Error { error: ErrorBody },
+}
+
+/// A batch's answer: one entry per query, in order.
+#[derive(Serialize, ToSchema)]
+struct BatchAnswer {
+    results: Vec<BatchItem>,
 }
 
 /// Up to 10,000 checks in one request, answered in order; a bad query fails only itself.
@@ -98,7 +143,7 @@ pub async fn check_batch(
             Err(e) => Ok(BatchItem::Error { error: e.body }),
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BatchAnswer { results }))
 }
 
 /// The queries of a batch request from a party allowed to send batches.
@@ -117,8 +162,7 @@ async fn batch_items(
     only_known(&map, &["queries"])?;
     let Some(serde_json::Value::Array(items)) = map.remove("queries") else {
         return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "queries.required",
+            Code::QueriesRequired,
             "Send {\"queries\": [ ... ]} with 1 to 10,000 queries.",
         )
         .with_field("queries")
@@ -126,8 +170,7 @@ async fn batch_items(
     };
     if items.is_empty() || items.len() > BATCH_MAX {
         return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "queries.count",
+            Code::QueriesCount,
             "A batch holds 1 to 10,000 queries; split larger ones.",
         )
         .with_field("queries")
@@ -166,8 +209,7 @@ pub(super) fn parse_query(
 ) -> Result<Query, ClientError> {
     let serde_json::Value::Object(map) = value else {
         return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "query.not_object",
+            Code::QueryNotObject,
             "Each query must be a JSON object.",
         ));
     };
@@ -194,8 +236,7 @@ pub(super) fn parse_query(
         .unwrap_or(today);
     if birth_date > date_of_care {
         return Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "birth_date.after_date_of_care",
+            Code::BirthDateAfterDateOfCare,
             "The birth date is after the date of care.",
         )
         .with_field("birth_date"));
@@ -209,6 +250,44 @@ pub(super) fn parse_query(
         date_of_care,
     })
 }
+
+pub const CHECK_ONE_DOC: Doc = Doc {
+    id: "checkEligibility",
+    tag: "eligibility",
+    summary: "One eligibility check by insured-person number.",
+    description: "Answers the 資格有効性 of the coverage matching the card key and birth date on \
+        the date of care. A birth date that does not match is validity 4, never a disclosure. \
+        Every answer is recorded in the access audit before it is returned (`check_id`). Body \
+        at most 16 KiB.",
+    body: Body::Json(schema::<EligibilityQuery>),
+    replies: &[Reply {
+        status: 200,
+        description: "The answer.",
+        content: Content::Json(schema::<Answer>),
+    }],
+    codes: &[Code::BirthDateAfterDateOfCare],
+    fields: &QUERY_FIELDS,
+    params: &[],
+};
+
+pub const CHECK_BATCH_DOC: Doc = Doc {
+    id: "checkEligibilityBatch",
+    tag: "eligibility",
+    summary: "1 to 10,000 eligibility checks in one request.",
+    description: "Each query is checked as by `POST /v1/eligibility` and answered in the same \
+        order; a bad query gets its own `{\"error\": {...}}` entry (with the codes of a single \
+        check, or `query.not_object`) and never fails the others. Pharmacies and home-nursing \
+        stations check one patient at a time (403). Body at most 8 MiB.",
+    body: Body::Json(schema::<BatchRequest>),
+    replies: &[Reply {
+        status: 200,
+        description: "One result per query, in order.",
+        content: Content::Json(schema::<BatchAnswer>),
+    }],
+    codes: &[Code::QueriesRequired, Code::QueriesCount],
+    fields: &[],
+    params: &[],
+};
 
 #[cfg(test)]
 mod tests {
@@ -225,6 +304,23 @@ mod tests {
             .body
             .code
             .into_owned()
+    }
+
+    #[test]
+    fn the_query_schema_lists_the_members_parse_query_reads() {
+        let schema =
+            serde_json::to_value(<EligibilityQuery as utoipa::PartialSchema>::schema()).unwrap();
+        let mut members: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        members.sort_unstable();
+        let mut known = QUERY_FIELDS.to_vec();
+        known.sort_unstable();
+        assert_eq!(members, known);
+        assert_eq!(schema["additionalProperties"], false);
     }
 
     #[test]

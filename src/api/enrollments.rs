@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -14,6 +13,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::auth::Caller;
+use super::codes::Code;
+use super::doc::{schema, Body, Content, Doc, In, Param, Reply};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::PartyId;
@@ -40,8 +41,7 @@ pub async fn upload(
         .unwrap_or("");
     if !content_type.starts_with("text/csv") {
         return Err(ClientError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content_type.unsupported",
+            Code::ContentTypeUnsupported,
             "Send the enrolment file with Content-Type: text/csv (UTF-8).",
         )
         .with_field("Content-Type")
@@ -133,8 +133,7 @@ pub async fn upload(
             Ok(report_response(&report))
         }
         Err(LoadError::BatchIdTaken) => Err(ClientError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key.taken",
+            Code::IdempotencyKeyTaken,
             "Another sender used this Idempotency-Key; choose a unique batch id.",
         )
         .with_field("Idempotency-Key")
@@ -171,9 +170,7 @@ async fn next_chunk(payload: &mut web::Payload, idle: Duration, deadline: Instan
 
 fn stalled_client(idle: Duration) -> ClientError {
     ClientError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "body.timeout",
-        format!(
+        Code::BodyTimeout,format!(
             "The upload stopped for more than {} seconds; nothing was applied. Send the file again.",
             idle.as_secs()
         ),
@@ -186,8 +183,7 @@ fn stalled(idle: Duration) -> ApiError {
 
 fn overdue_client(deadline: Duration) -> ClientError {
     ClientError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "upload.deadline",
+        Code::UploadDeadline,
         format!(
             "The upload took longer than {} seconds; nothing was applied. Send it again on a \
              faster link, or split the file.",
@@ -202,8 +198,7 @@ fn overdue(deadline: Duration) -> ApiError {
 
 fn too_large(max: u64) -> ClientError {
     ClientError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body.too_large",
+        Code::BodyTooLarge,
         format!("An enrolment file may be at most {max} bytes; nothing was applied. Split it."),
     )
 }
@@ -257,8 +252,7 @@ impl UploadGate {
         };
         let busy = || {
             ClientError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "upload.busy",
+                Code::UploadBusy,
                 "Other enrolment uploads are being applied; send this file again after the \
                  Retry-After seconds (the same Idempotency-Key is safe to reuse).",
             )
@@ -298,12 +292,7 @@ pub async fn report(
         Some((owner, report)) if party.role == Role::Admin || owner == Some(party.id) => {
             Ok(HttpResponse::Ok().json(report))
         }
-        _ => Err(ClientError::new(
-            StatusCode::NOT_FOUND,
-            "batch.not_found",
-            "No batch of yours has this id.",
-        )
-        .into()),
+        _ => Err(ClientError::new(Code::BatchNotFound, "No batch of yours has this id.").into()),
     }
 }
 
@@ -312,32 +301,31 @@ fn report_response(report: &Report) -> HttpResponse {
         BatchStatus::Applied => HttpResponse::Ok().json(report),
         BatchStatus::Rejected => {
             let mut body = serde_json::to_value(report).unwrap_or_default();
-            body["error"] = serde_json::json!({
-                "code": "enrollment.rejected",
-                "message": format!(
+            let error = ClientError::new(
+                Code::EnrollmentRejected,
+                format!(
                     "{} lines were rejected; nothing was applied. Correct them and send the file again with a new Idempotency-Key.",
                     report.rejected_lines
                 ),
-            });
-            HttpResponse::UnprocessableEntity().json(body)
+            );
+            body["error"] = serde_json::to_value(&error.body).unwrap_or_default();
+            HttpResponse::build(error.status).json(body)
         }
     }
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<String, ClientError> {
-    let error = |code: &'static str, message: &'static str| {
-        ClientError::new(StatusCode::BAD_REQUEST, code, message).with_field("Idempotency-Key")
-    };
+    let error = |code: Code, message: &'static str| ClientError::new(code, message);
     let Some(value) = req.headers().get("Idempotency-Key") else {
         return Err(error(
-            "idempotency_key.required",
+            Code::IdempotencyKeyRequired,
             "Send an Idempotency-Key header naming this batch, unique per batch.",
         ));
     };
     match value.to_str() {
         Ok(key) if is_batch_id(key) => Ok(key.to_owned()),
         _ => Err(error(
-            "idempotency_key.format",
+            Code::IdempotencyKeyFormat,
             "The Idempotency-Key must be 1 to 200 printable ASCII characters without spaces.",
         )),
     }
@@ -378,3 +366,72 @@ impl Read for ChannelReader {
         Ok(n)
     }
 }
+
+const ENROLMENT_FILE: &str = "UTF-8 CSV. The first line names the columns, in any order; a BOM is accepted.\n`change`, `insurer_number` and `number` are required columns; an unknown or repeated\ncolumn rejects the file.\n\n| column | meaning |\n|---|---|\n| change | `acquire`, `lose` or `update` |\n| individual_number | 12-digit My Number, check digit verified; required for `acquire`; only links the person's coverages, never stored, logged or returned |\n| insurer_number, symbol, number, branch | the coverage's key (no branch for 後期高齢者医療, insurer numbers 39…) |\n| insurer_name | optional display name of the insurer |\n| card_classification | 01-07 or A1 |\n| relationship | 1 insured person, 2 dependant |\n| insured_name, name, name_kana, sex, birth_date | the person on this coverage (sex 1/2/3) |\n| postcode, address | as registered |\n| acquired_on, lost_on, loss_reason | loss reason 01, 02, 03 or 99 |\n| effective_on | for `update`: the day the change takes effect |\n| copay_ratio | `010`, `020` or `030` |\n| card_issued_on, card_valid_from, card_valid_to | card dates |\n| elderly_copay_ratio, elderly_valid_from, elderly_valid_to | elderly recipient certificate |\n| limit_classification, limit_category, limit_valid_from, limit_valid_to | high-cost limit certificate (01-03; A01-A06, B01-B10) |\n\nDates are `YYYY-MM-DD`. An `acquire` needs `individual_number`, `card_classification`,\n`relationship`, `insured_name`, `name`, `name_kana`, `sex`, `birth_date`, `acquired_on`\nand `copay_ratio`; a `lose` carries only the key, `lost_on` and `loss_reason`; an\n`update` the key, `effective_on` and the columns that change (empty means unchanged).\nLines for the same key apply in file order.";
+
+pub const UPLOAD_DOC: Doc = Doc {
+    id: "uploadEnrollments",
+    tag: "enrolment",
+    summary: "Apply an enrolment file, all or nothing.",
+    description: "The file is streamed and validated line by line; if any line is rejected \
+        nothing is applied and every rejected line is reported (422, with the report). Sending \
+        the same `Idempotency-Key` again returns the first report (same status) and changes \
+        nothing.",
+    body: Body::Csv(ENROLMENT_FILE),
+    replies: &[
+        Reply {
+            status: 200,
+            description: "Applied: the report.",
+            content: Content::Json(schema::<Report>),
+        },
+        Reply {
+            status: 422,
+            description: "Rejected, nothing applied: the report, with `error`.",
+            content: Content::Json(schema::<Report>),
+        },
+    ],
+    codes: &[
+        Code::BodyTimeout,
+        Code::BodyIncomplete,
+        Code::BodyTooLarge,
+        Code::ContentTypeUnsupported,
+        Code::IdempotencyKeyRequired,
+        Code::IdempotencyKeyFormat,
+        Code::IdempotencyKeyTaken,
+        Code::UploadDeadline,
+        Code::UploadBusy,
+        Code::EnrollmentRejected,
+    ],
+    fields: &[],
+    params: &[Param {
+        name: "Idempotency-Key",
+        location: In::Header,
+        required: true,
+        description:
+            "The batch id, unique per batch; 1 to 200 printable ASCII characters, no spaces.",
+        schema: || serde_json::json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
+    }],
+};
+
+pub const REPORT_DOC: Doc = Doc {
+    id: "enrollmentReport",
+    tag: "enrolment",
+    summary: "The report of an earlier batch.",
+    description: "The stored report, with status 200 whether the batch was applied or \
+        rejected. An insurer reads only its own batches.",
+    body: Body::None,
+    replies: &[Reply {
+        status: 200,
+        description: "The report.",
+        content: Content::Json(schema::<Report>),
+    }],
+    codes: &[Code::BatchNotFound],
+    fields: &[],
+    params: &[Param {
+        name: "batch_id",
+        location: In::Path,
+        required: true,
+        description: "The batch's `Idempotency-Key`.",
+        schema: || serde_json::json!({ "type": "string" }),
+    }],
+};

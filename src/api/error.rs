@@ -10,14 +10,87 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::Invalid;
+use super::codes::{fault_remedies, Code};
+use crate::domain::{Fault, Invalid};
 
-#[derive(Debug, Serialize)]
+/// Why a request was refused.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Stable, dotted, lower case; each operation lists those it may answer.
+    #[schema(value_type = String)]
     pub code: Cow<'static, str>,
+    /// For a person; never repeats the rejected input.
+    #[schema(value_type = String)]
     pub message: Cow<'static, str>,
+    /// The request member or header at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub field: Option<Cow<'static, str>>,
+    /// `remedy` and `vendor_remedy`.
+    #[serde(flatten)]
+    pub remedies: Remedies,
+}
+
+/// What to do about an error: `remedy` for the desk's staff (Japanese), `vendor_remedy` for the
+/// client's developer (English). Kept as the code it comes from, so that an error stays small.
+#[derive(Clone, Copy, Debug)]
+pub enum Remedies {
+    Code(Code),
+    Fault(Fault),
+}
+
+impl Remedies {
+    pub fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            Remedies::Code(code) => (code.spec().remedy, code.spec().vendor_remedy),
+            Remedies::Fault(fault) => fault_remedies(fault),
+        }
+    }
+}
+
+impl Serialize for Remedies {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (remedy, vendor_remedy) = self.texts();
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("remedy", remedy)?;
+        map.serialize_entry("vendor_remedy", vendor_remedy)?;
+        map.end()
+    }
+}
+
+impl utoipa::PartialSchema for Remedies {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .property("remedy", text("What the desk's staff should do (Japanese)."))
+            .property(
+                "vendor_remedy",
+                text("What the client's software must change (English)."),
+            )
+            .required("remedy")
+            .required("vendor_remedy")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Remedies {}
+
+impl ErrorBody {
+    fn of(code: Code, message: Cow<'static, str>) -> Self {
+        let spec = code.spec();
+        Self {
+            code: spec.code.into(),
+            message,
+            field: spec.field.map(Cow::Borrowed),
+            remedies: Remedies::Code(code),
+        }
+    }
 }
 
 /// A caller's mistake: status, stable code, message, field.
@@ -30,17 +103,29 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
+    /// An error of the table ([`Code`]): its status, and its field where the table fixes one.
+    pub fn new(code: Code, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: code.status(),
+            body: ErrorBody::of(code, message.into()),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `<field>.<fault>` naming `field`: a member that failed its validation.
+    pub fn fault(
+        field: impl Into<Cow<'static, str>>,
+        fault: Fault,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
+        let field = field.into();
         Self {
-            status,
+            status: StatusCode::BAD_REQUEST,
             body: ErrorBody {
-                code: code.into(),
+                code: format!("{field}.{fault}").into(),
                 message: message.into(),
-                field: None,
+                field: Some(field),
+                remedies: Remedies::Fault(fault),
             },
             retry_after: None,
         }
@@ -56,14 +141,9 @@ impl ClientError {
         self
     }
 
-    /// A field that failed its domain validation: code `<field>.<kind>`.
+    /// A field that failed its domain validation: code `<field>.<fault>`.
     pub fn invalid(field: &'static str, invalid: Invalid) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            format!("{field}.{}", invalid.kind),
-            invalid.message,
-        )
-        .with_field(field)
+        Self::fault(field, invalid.kind, invalid.message)
     }
 }
 
@@ -117,11 +197,11 @@ impl ResponseError for ApiError {
                     error = crate::store::errors::describe(cause),
                     "database unavailable"
                 );
-                fixed = ErrorBody {
-                    code: "service.unavailable".into(),
-                    message: "The service cannot reach its database right now. Try again in a few seconds.".into(),
-                    field: None,
-                };
+                fixed = ErrorBody::of(
+                    Code::ServiceUnavailable,
+                    "The service cannot reach its database right now. Try again in a few seconds."
+                        .into(),
+                );
                 &fixed
             }
             ApiError::Unexpected(cause) => {
@@ -129,11 +209,10 @@ impl ResponseError for ApiError {
                     error = crate::store::errors::describe(cause),
                     "unexpected failure"
                 );
-                fixed = ErrorBody {
-                    code: "internal".into(),
-                    message: "An internal error occurred. It has been logged; try again or contact the operator.".into(),
-                    field: None,
-                };
+                fixed = ErrorBody::of(
+                    Code::Internal,
+                    "An internal error occurred. It has been logged; try again or contact the operator.".into(),
+                );
                 &fixed
             }
         };
@@ -188,7 +267,7 @@ mod tests {
     #[test]
     fn client_errors_carry_code_and_field() {
         let invalid = Invalid {
-            kind: "check_digit",
+            kind: Fault::CheckDigit,
             message: "the check digit does not match",
         };
         let (status, body) = body_of(ClientError::invalid("insurer_number", invalid).into());

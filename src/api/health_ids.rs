@@ -4,16 +4,19 @@
 //! Unknown IDs, revoked IDs of another purpose and random well-formed strings all answer the
 //! same 404 `health_id.not_found`: a caller learns nothing about other purposes.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
+use super::codes::Code;
+use super::doc::{schema, Body, Content, Doc, Reply};
 use super::eligibility::parse_query;
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::parse_date;
+use crate::domain::Fault;
 use crate::health_id::derive::HealthId;
 use crate::health_id::keys::KeySource;
 use crate::health_id::{self, HealthIdError, PurposeName};
@@ -23,44 +26,32 @@ const BODY_MAX: usize = 16 * 1024;
 
 impl From<HealthIdError> for ApiError {
     fn from(error: HealthIdError) -> Self {
-        let (status, code, message, field) = match error {
+        let (code, message) = match error {
             HealthIdError::UnknownPurpose => (
-                StatusCode::NOT_FOUND,
-                "purpose.unknown",
+                Code::PurposeUnknown,
                 "No purpose has this name; ask the operator which purposes you are registered for.",
-                "purpose",
             ),
             HealthIdError::NotAuthorized => (
-                StatusCode::FORBIDDEN,
-                "purpose.not_authorized",
+                Code::PurposeNotAuthorized,
                 "Your credential is not registered for this purpose.",
-                "purpose",
             ),
-            HealthIdError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "health_id.not_found",
-                "No such health ID in this purpose.",
-                "health_id",
-            ),
+            HealthIdError::NotFound => {
+                (Code::HealthIdNotFound, "No such health ID in this purpose.")
+            }
             HealthIdError::AlreadyRevoked => (
-                StatusCode::CONFLICT,
-                "health_id.revoked",
+                Code::HealthIdRevoked,
                 "This health ID was revoked already; re-issue the current one.",
-                "health_id",
             ),
             HealthIdError::Unexpected(e) => return e.into(),
         };
-        ClientError::new(status, code, message)
-            .with_field(field)
-            .into()
+        ClientError::new(code, message).into()
     }
 }
 
 fn keys(state: &AppState) -> Result<&KeySource, ApiError> {
     state.health_ids.as_deref().ok_or_else(|| {
         ClientError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "health_id.unconfigured",
+            Code::HealthIdUnconfigured,
             "Health IDs are not enabled on this server (no key is configured).",
         )
         .into()
@@ -81,11 +72,13 @@ fn health_id_field(
         .map_err(|e| ClientError::invalid("health_id", e))
 }
 
-#[derive(Serialize)]
+/// A purpose registered.
+#[derive(Serialize, ToSchema)]
 struct PurposeView {
     id: i64,
     name: String,
     key_version: u32,
+    #[schema(value_type = Vec<i64>)]
     parties: Vec<crate::domain::PartyId>,
 }
 
@@ -99,8 +92,7 @@ pub async fn add_purpose(
     only_known(&map, &["name", "parties", "key_version"])?;
     let name = purpose_field(&map, "name")?;
     let bad = |field: &'static str, message: &'static str| {
-        ClientError::new(StatusCode::BAD_REQUEST, format!("{field}.type"), message)
-            .with_field(field)
+        ClientError::fault(field, Fault::Type, message).with_field(field)
     };
     let parties: Vec<crate::domain::PartyId> = match map.get("parties") {
         Some(serde_json::Value::Array(items)) if !items.is_empty() => items
@@ -135,15 +127,13 @@ pub async fn add_purpose(
             parties,
         })),
         NewPurpose::NameTaken => Err(ClientError::new(
-            StatusCode::CONFLICT,
-            "purpose.exists",
+            Code::PurposeExists,
             "A purpose with this name exists already.",
         )
         .with_field("name")
         .into()),
         NewPurpose::UnknownParty => Err(ClientError::new(
-            StatusCode::BAD_REQUEST,
-            "parties.unknown",
+            Code::PartiesUnknown,
             "One of the party ids is not a registered party.",
         )
         .with_field("parties")
@@ -235,3 +225,148 @@ pub async fn reissue(
     let issued = health_id::reissue(&mut client, keys, purpose.as_str(), &id).await?;
     Ok(HttpResponse::Ok().json(issued))
 }
+
+/// A purpose to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what add_purpose reads")]
+struct NewPurposeBody {
+    /// 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    name: String,
+    /// The ids of the parties that may receive and resolve the purpose's IDs.
+    #[schema(min_items = 1)]
+    parties: Vec<i64>,
+    /// The master key's version the purpose derives under; 1 when absent.
+    #[schema(minimum = 1, maximum = 2147483647)]
+    key_version: Option<u32>,
+}
+
+/// An issuance: an eligibility query, and the purpose.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what issue reads")]
+struct IssueBody {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    purpose: String,
+    #[serde(flatten)]
+    query: super::eligibility::EligibilityQuery,
+}
+
+/// An ID to resolve.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what resolve reads")]
+struct ResolveBody {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    purpose: String,
+    /// 33 Crockford base32 symbols, the last a check symbol (hyphens and lower case allowed).
+    #[schema(pattern = "^(-*[0-9A-Za-z*~$=]){33}-*$")]
+    health_id: String,
+    /// YYYY-MM-DD; today in Japan when absent.
+    #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    date_of_care: Option<String>,
+}
+
+/// An ID to revoke and re-issue.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(dead_code, reason = "describes what reissue reads")]
+struct ReissueBody {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}$")]
+    purpose: String,
+    #[schema(pattern = "^(-*[0-9A-Za-z*~$=]){33}-*$")]
+    health_id: String,
+}
+
+pub const ADD_PURPOSE_DOC: Doc = Doc {
+    id: "addPurpose",
+    tag: "health-ids",
+    summary: "Register a purpose and the parties that may use its IDs.",
+    description: "Body at most 16 KiB.",
+    body: Body::Json(schema::<NewPurposeBody>),
+    replies: &[Reply {
+        status: 201,
+        description: "Registered.",
+        content: Content::Json(schema::<PurposeView>),
+    }],
+    codes: &[Code::PurposeExists, Code::PartiesUnknown],
+    fields: &["name", "parties", "key_version"],
+    params: &[],
+};
+
+pub const ISSUE_DOC: Doc = Doc {
+    id: "issueHealthId",
+    tag: "health-ids",
+    summary: "Check eligibility and issue the person's ID for a purpose.",
+    description: "An eligibility check by card key (audited); when the coverage is valid \
+        (validity 1) the person's current ID in the purpose is returned with the answer, issued \
+        on first use. Body at most 16 KiB.",
+    body: Body::Json(schema::<IssueBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "The eligibility answer, and the ID when valid.",
+        content: Content::Json(schema::<crate::health_id::Issuance>),
+    }],
+    codes: &[
+        Code::HealthIdUnconfigured,
+        Code::PurposeUnknown,
+        Code::PurposeNotAuthorized,
+        Code::BirthDateAfterDateOfCare,
+        Code::QueryNotObject,
+    ],
+    fields: &[
+        "purpose",
+        "insurer_number",
+        "symbol",
+        "number",
+        "branch",
+        "birth_date",
+        "date_of_care",
+    ],
+    params: &[],
+};
+
+pub const RESOLVE_DOC: Doc = Doc {
+    id: "resolveHealthId",
+    tag: "health-ids",
+    summary: "The eligibility of an ID's person, or that the ID was revoked.",
+    description: "Parties of the purpose only. An unknown ID, another purpose's ID and a \
+        random well-formed string are the same 404 `health_id.not_found`. Audited. Body at most \
+        16 KiB.",
+    body: Body::Json(schema::<ResolveBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "Active, with the eligibility answer; or revoked.",
+        content: Content::Json(schema::<crate::health_id::Resolution>),
+    }],
+    codes: &[
+        Code::PurposeUnknown,
+        Code::PurposeNotAuthorized,
+        Code::HealthIdNotFound,
+    ],
+    fields: &["purpose", "health_id", "date_of_care"],
+    params: &[],
+};
+
+pub const REISSUE_DOC: Doc = Doc {
+    id: "reissueHealthId",
+    tag: "health-ids",
+    summary: "Revoke an ID on suspected misuse and issue its person a new one.",
+    description: "The old ID then resolves to `revoked`; the new one is derived under the next \
+        epoch. Body at most 16 KiB.",
+    body: Body::Json(schema::<ReissueBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "The new ID.",
+        content: Content::Json(schema::<crate::health_id::Issued>),
+    }],
+    codes: &[
+        Code::HealthIdUnconfigured,
+        Code::PurposeUnknown,
+        Code::HealthIdNotFound,
+        Code::HealthIdRevoked,
+    ],
+    fields: &["purpose", "health_id"],
+    params: &[],
+};

@@ -4,7 +4,7 @@
 //! | route | who | module |
 //! |---|---|---|
 //! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
-//! | `GET /openapi.yaml` | anyone | [`openapi`] |
+//! | `GET /openapi.json`, `GET /openapi.yaml` | anyone | [`doc`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
 //! | `POST /v1/eligibility/batch` | claims, medical and dental facilities (not pharmacies, home nursing) | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
@@ -33,13 +33,14 @@ pub mod access_log;
 pub mod auth;
 pub mod body;
 pub mod card;
+pub mod codes;
+pub mod doc;
 pub mod eligibility;
 pub mod enrollments;
 pub mod error;
 pub mod health;
 pub mod health_ids;
 pub mod limits;
-pub mod openapi;
 pub mod parties;
 pub mod routes;
 

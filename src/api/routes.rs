@@ -4,11 +4,13 @@
 //! method, and is what the tests and the API description check against.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::codes::Code;
+use super::doc::Doc;
 use super::error::{ApiError, ClientError};
-use super::{access_log, card, eligibility, enrollments, health, health_ids, openapi, parties};
+use super::{access_log, card, doc, eligibility, enrollments, health, health_ids, parties};
 use crate::parties::Role;
 
 /// Who may call a route.
@@ -64,6 +66,8 @@ pub struct Route {
     /// The full path, with `{name}` for a path parameter.
     pub path: &'static str,
     pub access: Access,
+    /// What the API description says of it.
+    pub doc: &'static Doc,
 }
 
 const FACILITY: Access = Access::Roles(&[Role::Facility]);
@@ -71,12 +75,13 @@ const ADMIN: Access = Access::Roles(&[Role::Admin]);
 const CHECKERS: Access = Access::Roles(&[Role::Facility, Role::Claims]);
 
 macro_rules! route_table {
-    ($($method:ident $path:literal $access:expr => $handler:path;)+) => {
+    ($($method:ident $path:literal $access:expr => $handler:path, $doc:path;)+) => {
         /// Every route onshi serves.
         pub static ROUTES: &[Route] = &[$(Route {
             method: Method::$method,
             path: $path,
             access: $access,
+            doc: &$doc,
         }),+];
 
         /// Registers every route of [`ROUTES`] with its handler.
@@ -87,31 +92,32 @@ macro_rules! route_table {
 }
 
 route_table! {
-    GET "/healthz" Access::Anyone => health::healthz;
-    GET "/readyz" Access::Anyone => health::readyz;
-    GET "/openapi.yaml" Access::Anyone => openapi::document;
-    POST "/v1/eligibility" CHECKERS => eligibility::check_one;
+    GET "/healthz" Access::Anyone => health::healthz, health::HEALTHZ_DOC;
+    GET "/readyz" Access::Anyone => health::readyz, health::READYZ_DOC;
+    GET "/openapi.json" Access::Anyone => doc::json, doc::JSON_DOC;
+    GET "/openapi.yaml" Access::Anyone => doc::yaml, doc::YAML_DOC;
+    POST "/v1/eligibility" CHECKERS => eligibility::check_one, eligibility::CHECK_ONE_DOC;
     // Pharmacies and home-nursing stations are facilities but check one patient at a time:
     // the handler refuses them (`crate::parties::Party::may_batch`).
-    POST "/v1/eligibility/batch" CHECKERS => eligibility::check_batch;
-    POST "/v1/eligibility/card" FACILITY => card::check;
-    POST "/v1/challenges" FACILITY => card::challenge;
+    POST "/v1/eligibility/batch" CHECKERS => eligibility::check_batch, eligibility::CHECK_BATCH_DOC;
+    POST "/v1/eligibility/card" FACILITY => card::check, card::CHECK_DOC;
+    POST "/v1/challenges" FACILITY => card::challenge, card::CHALLENGE_DOC;
     // A typed My Number in the body is refused (400) for every role, before the role is checked.
-    POST "/v1/card-links" Access::RolesAfterBody(&[Role::Facility]) => card::link;
-    POST "/v1/card-links/unlink" ADMIN => card::unlink_by_admin;
-    POST "/v1/self/card-unlink" Access::CardHolder => card::unlink_by_holder;
-    POST "/v1/parties" ADMIN => parties::add;
-    POST "/v1/parties/{id}/revoke" ADMIN => parties::revoke;
-    POST "/v1/enrollments" Access::Roles(&[Role::Insurer]) => enrollments::upload;
+    POST "/v1/card-links" Access::RolesAfterBody(&[Role::Facility]) => card::link, card::LINK_DOC;
+    POST "/v1/card-links/unlink" ADMIN => card::unlink_by_admin, card::UNLINK_BY_ADMIN_DOC;
+    POST "/v1/self/card-unlink" Access::CardHolder => card::unlink_by_holder, card::UNLINK_BY_HOLDER_DOC;
+    POST "/v1/parties" ADMIN => parties::add, parties::ADD_DOC;
+    POST "/v1/parties/{id}/revoke" ADMIN => parties::revoke, parties::REVOKE_DOC;
+    POST "/v1/enrollments" Access::Roles(&[Role::Insurer]) => enrollments::upload, enrollments::UPLOAD_DOC;
     // An insurer reads only its own batches' reports (the handler checks).
-    GET "/v1/enrollments/{batch_id}" Access::Roles(&[Role::Insurer, Role::Admin]) => enrollments::report;
-    POST "/v1/purposes" ADMIN => health_ids::add_purpose;
-    POST "/v1/health-ids" FACILITY => health_ids::issue;
-    POST "/v1/health-ids/resolve" Access::AnyParty => health_ids::resolve;
-    POST "/v1/health-ids/reissue" ADMIN => health_ids::reissue;
-    POST "/v1/self/challenges" Access::CardHolder => access_log::self_challenge;
-    POST "/v1/self/access-log" Access::CardHolder => access_log::self_view;
-    POST "/v1/access-log/lookup" ADMIN => access_log::lookup;
+    GET "/v1/enrollments/{batch_id}" Access::Roles(&[Role::Insurer, Role::Admin]) => enrollments::report, enrollments::REPORT_DOC;
+    POST "/v1/purposes" ADMIN => health_ids::add_purpose, health_ids::ADD_PURPOSE_DOC;
+    POST "/v1/health-ids" FACILITY => health_ids::issue, health_ids::ISSUE_DOC;
+    POST "/v1/health-ids/resolve" Access::AnyParty => health_ids::resolve, health_ids::RESOLVE_DOC;
+    POST "/v1/health-ids/reissue" ADMIN => health_ids::reissue, health_ids::REISSUE_DOC;
+    POST "/v1/self/challenges" Access::CardHolder => access_log::self_challenge, access_log::SELF_CHALLENGE_DOC;
+    POST "/v1/self/access-log" Access::CardHolder => access_log::self_view, access_log::SELF_VIEW_DOC;
+    POST "/v1/access-log/lookup" ADMIN => access_log::lookup, access_log::LOOKUP_DOC;
 }
 
 /// The route a request matched, by its pattern and method.
@@ -153,8 +159,7 @@ pub async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let methods = methods_of(req.path());
     if methods.is_empty() {
         return Err(ClientError::new(
-            StatusCode::NOT_FOUND,
-            "route.not_found",
+            Code::RouteNotFound,
             "No such endpoint; see the API description.",
         )
         .into());
@@ -165,8 +170,7 @@ pub async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .collect::<Vec<_>>()
         .join(", ");
     let mut response = HttpResponse::from_error(ApiError::from(ClientError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "route.method_not_allowed",
+        Code::RouteMethodNotAllowed,
         "This endpoint does not take this method; the Allow header lists those it takes.",
     )));
     if let Ok(value) = HeaderValue::from_str(&allow) {

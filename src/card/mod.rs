@@ -67,9 +67,9 @@ pub enum CardError {
     ChallengeOtherParty,
     #[error("challenge issued for another use of the card")]
     ChallengeWrongAudience,
-    #[error("{}", .0.code())]
+    #[error("card rejected: {0:?}")]
     Rejected(Rejection),
-    #[error("the card's input-assistance data: {}", .0.code())]
+    #[error("the card's input-assistance data: {0:?}")]
     Surface(surface::SurfaceRejection),
     #[error("certificate not linked")]
     NotLinked,

@@ -67,19 +67,6 @@ pub enum SurfaceRejection {
 }
 
 impl SurfaceRejection {
-    pub fn code(self) -> &'static str {
-        match self {
-            SurfaceRejection::Malformed(_) => "card_surface.malformed",
-            SurfaceRejection::UnknownIssuer => "card_surface.unknown_issuer",
-            SurfaceRejection::IssuerNotValid => "card_surface.issuer_not_valid",
-            SurfaceRejection::HashMismatch => "card_surface.hash_mismatch",
-            SurfaceRejection::IssuerSignature => "card_surface.bad_issuer_signature",
-            SurfaceRejection::InternalAuthentication => {
-                "card_surface.internal_authentication_failed"
-            }
-        }
-    }
-
     pub fn message(self) -> &'static str {
         match self {
             SurfaceRejection::Malformed(_) => "The card's input-assistance records are not readable; read the card again.",

@@ -40,21 +40,6 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn code(self) -> &'static str {
-        match self {
-            Rejection::Malformed => "certificate.malformed",
-            Rejection::NotForAuthentication => "certificate.not_for_authentication",
-            Rejection::UnknownIssuer => "certificate.unknown_issuer",
-            Rejection::ChainSignature => "certificate.bad_chain_signature",
-            Rejection::IssuerNotValid => "certificate.issuer_not_valid",
-            Rejection::NotYetValid => "certificate.not_yet_valid",
-            Rejection::Expired => "certificate.expired",
-            Rejection::Revoked => "certificate.revoked",
-            Rejection::RevocationUnavailable => "card.revocation_unavailable",
-            Rejection::BadSignature => "signature.invalid",
-        }
-    }
-
     pub fn message(self) -> &'static str {
         match self {
             Rejection::Malformed => "The certificate is not a readable X.509 certificate; read the card again.",

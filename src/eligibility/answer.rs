@@ -7,24 +7,26 @@ use uuid::Uuid;
 use super::{Candidate, Validity};
 use crate::domain::calendar::is_preschool;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Answer {
     pub validity: Validity,
+    /// Present when validity is 1, 2, 3 or 5.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<CoverageView>,
     pub advisories: Vec<Advisory>,
+    /// The access-audit record of this answer.
     pub check_id: Uuid,
 }
 
 /// Something the desk should know although the check succeeded.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Advisory {
     pub code: &'static str,
     pub message: String,
 }
 
 /// The coverage fields of DOMAIN.md §3 as of the date of care.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CoverageView {
     pub insurer_number: String,
     pub insurer_name: Option<String>,
@@ -54,7 +56,7 @@ pub struct CoverageView {
 }
 
 /// 高齢受給者証.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ElderlyRecipient {
     pub copay_ratio: String,
     pub valid_from: Option<NaiveDate>,
@@ -62,7 +64,7 @@ pub struct ElderlyRecipient {
 }
 
 /// 限度額適用認定証.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LimitCertificate {
     pub classification: Option<String>,
     pub category: String,

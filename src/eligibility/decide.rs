@@ -32,6 +32,31 @@ impl Validity {
     }
 }
 
+impl Validity {
+    pub const ALL: [Validity; 5] = [
+        Validity::Valid,
+        Validity::Lost,
+        Validity::LostWithNewer,
+        Validity::NoSuchCoverage,
+        Validity::Several,
+    ];
+}
+
+impl utoipa::PartialSchema for Validity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some(Validity::ALL.map(Validity::code)))
+            .description(Some(
+                "資格有効性: 1 valid, 2 invalid (lost), 3 invalid but a newer coverage exists, \
+                 4 no such coverage, 5 several match.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Validity {}
+
 impl Serialize for Validity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_i16(self.code())

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BatchStatus {
     /// Every line was applied.
@@ -13,7 +13,7 @@ pub enum BatchStatus {
 }
 
 /// Why one line was rejected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineError {
     /// 1-based line in the file; the header is line 1.
     pub line: u64,
@@ -24,7 +24,8 @@ pub struct LineError {
     pub message: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = EnrollmentReport)]
 pub struct Report {
     pub batch_id: String,
     pub status: BatchStatus,

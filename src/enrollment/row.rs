@@ -155,7 +155,7 @@ pub fn encode(
                         fail(col, "unavailable", "The link key could not be used.");
                     }
                 },
-                Err(invalid) => fail(col, invalid.kind, invalid.message),
+                Err(invalid) => fail(col, invalid.kind.as_str(), invalid.message),
             }
             continue;
         }
@@ -164,7 +164,7 @@ pub fn encode(
                 values[i] = Some(value);
                 dates[i] = date;
             }
-            Err(invalid) => fail(col, invalid.kind, invalid.message),
+            Err(invalid) => fail(col, invalid.kind.as_str(), invalid.message),
         }
     }
     let value = |col: Col| values[col.index()].as_deref();

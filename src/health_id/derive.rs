@@ -147,7 +147,7 @@ impl HealthId {
     /// not match (a mistyped or corrupted ID). Messages never repeat the input.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         const FORMAT: Invalid = Invalid {
-            kind: "format",
+            kind: crate::domain::Fault::Format,
             message: "A health ID is 33 Crockford base32 symbols (the last one a check symbol).",
         };
         let symbols: Vec<u8> = s
@@ -182,7 +182,7 @@ impl HealthId {
             .ok_or(FORMAT)?;
         if check != usize::from(mod37(&bytes)) {
             return Err(Invalid {
-                kind: "check_symbol",
+                kind: crate::domain::Fault::CheckSymbol,
                 message: "The check symbol does not match: the health ID was altered or mistyped.",
             });
         }

@@ -53,7 +53,7 @@ impl PurposeName {
             Ok(PurposeName(s.to_owned()))
         } else {
             Err(crate::domain::Invalid {
-                kind: "format",
+                kind: crate::domain::Fault::Format,
                 message: "A purpose name is 1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.",
             })
         }
@@ -80,7 +80,7 @@ pub enum HealthIdError {
 }
 
 /// An ID as handed out.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Issued {
     pub purpose: String,
     pub health_id: String,
@@ -100,7 +100,7 @@ impl Issued {
 }
 
 /// What issuance answers: the eligibility check it rests on, and the ID when it is valid.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Issuance {
     pub eligibility: Answer,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,7 @@ pub struct Issuance {
 }
 
 /// What resolution answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Resolution {
     Active { eligibility: Box<Answer> },

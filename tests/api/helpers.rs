@@ -290,13 +290,15 @@ impl TestApp {
         token: &str,
         body: &serde_json::Value,
     ) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(format!("{}{path}", self.address))
             .bearer_auth(token)
             .json(body)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        crate::contract::checked("POST", response).await
     }
 
     /// POSTs `body` as JSON with the token; the answer's status and JSON body.
@@ -311,11 +313,23 @@ impl TestApp {
 
     /// GETs `path` without a token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .get(format!("{}{path}", self.address))
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        crate::contract::checked("GET", response).await
+    }
+
+    /// Sends `request` (built on [`TestApp::http`]); the answer, checked against the
+    /// description.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let (client, request) = request.build_split();
+        let request = request.expect("a well-formed request");
+        let method = request.method().as_str().to_owned();
+        let response = client.execute(request).await.unwrap();
+        crate::contract::checked(&method, response).await
     }
 
     pub async fn upload(
@@ -324,7 +338,8 @@ impl TestApp {
         batch_id: &str,
         csv: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(format!("{}/v1/enrollments", self.address))
             .bearer_auth(token)
             .header("Content-Type", "text/csv")
@@ -332,7 +347,8 @@ impl TestApp {
             .body(csv)
             .send()
             .await
-            .unwrap()
+            .unwrap();
+        crate::contract::checked("POST", response).await
     }
 
     /// Uploads as a fresh insurer owning both test insurer numbers; asserts it was applied.

@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod batch;
 mod card;
+mod contract;
 mod db_tls;
 mod eligibility;
 mod enrollments;

@@ -123,6 +123,7 @@ const PURPOSE: &str = "roles-table";
 const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "GET", route: "/healthz", path: "/healthz", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "GET", route: "/readyz", path: "/readyz", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/openapi.json", path: "/openapi.json", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "GET", route: "/openapi.yaml", path: "/openapi.yaml", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "POST", route: "/v1/self/challenges", path: "/v1/self/challenges", headers: &[],
         body: "", gets: Public(NEW) },

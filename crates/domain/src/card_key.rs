@@ -5,7 +5,7 @@
 //! never a full-width space. Purely alphanumeric values are folded to half-width ASCII, because
 //! insurers and facilities type "１２" and "12" for the same card and both must find it.
 
-use super::Invalid;
+use super::{Fault, Invalid};
 
 /// Longest symbol or number, in bytes of the legacy card encoding.
 const MAX_LEGACY_BYTES: usize = 38;
@@ -27,7 +27,7 @@ fn classify(c: char) -> Result<CardChar, Invalid> {
             Ok(CardChar::FullAlnum)
         }
         '\u{3000}' => Err(Invalid {
-            kind: "full_width_space",
+            kind: Fault::FullWidthSpace,
             message: "a card symbol or number never contains a full-width space; remove it",
         }),
         // CJK punctuation (、。〃々〆「」…), hiragana, katakana including ・ and ー,
@@ -68,7 +68,7 @@ fn parse_card_text(s: &str, required: &'static str) -> Result<String, Invalid> {
     }
     if half && other {
         return Err(Invalid {
-            kind: "mixed_width",
+            kind: Fault::MixedWidth,
             message: "when a card symbol or number has kana or kanji, its letters and digits must be full-width too",
         });
     }
@@ -165,7 +165,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn kind(s: &str) -> &'static str {
-        InsuredNumber::parse(s).unwrap_err().kind
+        InsuredNumber::parse(s).unwrap_err().kind.as_str()
     }
 
     #[test]

@@ -72,51 +72,90 @@ pub use person::{parse_date, Address, KanaName, PersonName, Postcode};
 pub use public_expense::{PublicExpensePayerNumber, PublicExpenseRecipientNumber};
 pub use role::Role;
 
-/// Why a value was rejected. The edge builds the stable code "<field>.<kind>", e.g. "insurer_number.check_digit".
-///
-/// `kind` is one of `required`, `format`, `check_digit`, `too_long`, `mixed_width`,
-/// `full_width_space`, `unknown_code` or `range`; `message` says what a valid value looks like and
-/// never contains the rejected input.
+/// Why a value was rejected. The edge builds the stable code "<field>.<fault>", e.g.
+/// "insurer_number.check_digit"; `message` says what a valid value looks like and never contains
+/// the rejected input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid {
-    pub kind: &'static str,
+    pub kind: Fault,
     pub message: &'static str,
+}
+
+macro_rules! faults {
+    ($($variant:ident $name:literal,)+) => {
+        /// What is wrong with a value, the second half of a field's error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Fault { $($variant),+ }
+
+        impl Fault {
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Fault::$variant => $name),+ }
+            }
+        }
+    };
+}
+
+faults! {
+    Required "required",
+    Type "type",
+    Format "format",
+    CheckDigit "check_digit",
+    TooLong "too_long",
+    MixedWidth "mixed_width",
+    FullWidthSpace "full_width_space",
+    UnknownCode "unknown_code",
+    Range "range",
+    CheckSymbol "check_symbol",
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Fault {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl Invalid {
     pub const fn required(message: &'static str) -> Self {
         Self {
-            kind: "required",
+            kind: Fault::Required,
             message,
         }
     }
     pub const fn format(message: &'static str) -> Self {
         Self {
-            kind: "format",
+            kind: Fault::Format,
             message,
         }
     }
     pub const fn check_digit(message: &'static str) -> Self {
         Self {
-            kind: "check_digit",
+            kind: Fault::CheckDigit,
             message,
         }
     }
     pub const fn too_long(message: &'static str) -> Self {
         Self {
-            kind: "too_long",
+            kind: Fault::TooLong,
             message,
         }
     }
     pub const fn unknown_code(message: &'static str) -> Self {
         Self {
-            kind: "unknown_code",
+            kind: Fault::UnknownCode,
             message,
         }
     }
     pub const fn range(message: &'static str) -> Self {
         Self {
-            kind: "range",
+            kind: Fault::Range,
             message,
         }
     }

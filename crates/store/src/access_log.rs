@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// One disclosure of the person's data.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub at: DateTime<Utc>,
     /// Who looked; `None` when it was the person themself, with their card.
@@ -19,7 +19,7 @@ pub struct Entry {
 }
 
 /// The party behind an entry, as registered.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartyView {
     pub name: Option<String>,
     pub role: String,

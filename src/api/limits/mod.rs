@@ -25,11 +25,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use chrono::Timelike;
 use deadpool_postgres::Pool;
 
 use super::error::{ApiError, ClientError};
+use crate::api::codes::Code;
 use crate::domain::PartyId;
 use crate::store::limits::{self as store, Budget};
 use address::{AddressBuckets, TrustedProxies};
@@ -50,22 +50,19 @@ impl From<Refusal> for ClientError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::Rate { retry_after } => ClientError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate.limited",
+                Code::RateLimited,
                 "Too many queries from your credential (a batch costs one per query); wait for \
                  the Retry-After seconds and send again.",
             )
             .with_retry_after(retry_after),
             Refusal::Quota { retry_after } => ClientError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate.daily_quota",
+                Code::RateDailyQuota,
                 "Your credential has used its queries for today (Japan time); send again after \
                  midnight, or ask your operator for a larger quota.",
             )
             .with_retry_after(retry_after),
             Refusal::Enumeration { retry_after } => ClientError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate.enumeration_suspected",
+                Code::RateEnumerationSuspected,
                 "Most of your recent checks found no coverage, so your credential is paused \
                  until your operator clears it; check how your system builds its queries.",
             )
