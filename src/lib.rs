@@ -19,6 +19,7 @@ pub mod api;
 pub mod audit;
 pub mod card;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub use onshi_domain as domain;
 pub mod eligibility;

@@ -17,6 +17,7 @@ use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
 use crate::card::binding::Origin;
 use crate::card::trust::TrustStore;
+use crate::clock::Clock;
 use crate::config::Settings;
 
 pub struct Application {
@@ -49,6 +50,15 @@ impl Application {
     /// No link key, unusable TLS files, an unreachable database, a failing migration or an
     /// unusable address.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock the use cases read (a test's own, to let hours
+    /// pass).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_clock(settings: &Settings, clock: Clock) -> anyhow::Result<Self> {
         settings.validate()?;
         let link_key = Arc::new(settings.link_key()?);
         // Read before the database is touched, so that a TLS mistake fails the start at once.
@@ -119,6 +129,7 @@ impl Application {
                     .context("challenge_seconds is out of range")?,
             ),
             health_ids: settings.health_id.open()?.map(Arc::new),
+            clock,
         });
         crate::api::limits::sync::start(connector.clone(), state.clone());
         let server = HttpServer::new(move || {

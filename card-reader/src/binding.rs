@@ -25,6 +25,8 @@ pub enum Purpose {
     Link,
     /// The holder unlinking the card (`card.unlink`).
     Unlink,
+    /// The holder withdrawing the consents given at readers (`consent.withdraw`).
+    WithdrawConsents,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Purpose::SelfView => "access_log.self",
             Purpose::Link => "card.link",
             Purpose::Unlink => "card.unlink",
+            Purpose::WithdrawConsents => "consent.withdraw",
         }
     }
 }
@@ -110,6 +113,8 @@ pub fn digest(
             u8::from(c.checkups),
             u8::from(c.diagnosis),
             u8::from(c.surgery),
+            u8::from(c.limit_certificate),
+            u8::from(c.specific_diseases),
         ]
     });
     let mut hash = Sha256::new();
@@ -143,13 +148,14 @@ mod tests {
         let consents = Consents {
             medication: true,
             diagnosis: true,
+            limit_certificate: true,
             ..Consents::default()
         };
         let cases = [
             (
                 Purpose::Check,
                 Some(&consents),
-                "436f5a6a15808418f96480ec2f02da7c33e03121409d448937329b1dd2eb974c",
+                "9c569472ab6166506ed6970e417547bdd6ceef8e01b6f07d2adbc7aa8728a27c",
             ),
             (
                 Purpose::SelfView,

@@ -69,6 +69,10 @@ pub struct Consents {
     pub diagnosis: bool,
     /// Surgery information.
     pub surgery: bool,
+    /// The high-cost limit certificate in the eligibility answer.
+    pub limit_certificate: bool,
+    /// The specific-disease certificates in the eligibility answer.
+    pub specific_diseases: bool,
 }
 
 /// The body of `POST /v1/eligibility/card`.
@@ -277,6 +281,14 @@ impl ServerClient {
         self.post_json("/v1/self/card-unlink", proof)
     }
 
+    /// `POST /v1/self/consents/withdraw`: the holder withdraws the consents given at readers.
+    ///
+    /// # Errors
+    /// As [`ServerClient::link_card`].
+    pub fn withdraw_consents(&self, proof: &SelfProof) -> Result<serde_json::Value> {
+        self.post_json("/v1/self/consents/withdraw", proof)
+    }
+
     /// The origin the card's signatures are bound to: this client's server URL's.
     ///
     /// # Errors
@@ -405,7 +417,8 @@ mod tests {
                 "certificate": "MAA=",
                 "challenge_id": "c1",
                 "signature": "//8=",
-                "consents": {"medication": true, "checkups": false, "diagnosis": false, "surgery": false}
+                "consents": {"medication": true, "checkups": false, "diagnosis": false, "surgery": false,
+                             "limit_certificate": false, "specific_diseases": false}
             })
         );
     }

@@ -145,6 +145,25 @@ pub fn optional_string<'a>(
     }
 }
 
+/// A boolean member: `false` when absent or null.
+///
+/// # Errors
+/// 400 `<field>.type` when it is not a boolean.
+pub fn optional_bool(
+    map: &serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<bool, ClientError> {
+    match map.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ClientError::fault(
+            field,
+            Fault::Type,
+            "This field must be true or false.",
+        )),
+    }
+}
+
 /// A required string member.
 ///
 /// # Errors

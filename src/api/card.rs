@@ -100,6 +100,12 @@ struct Consents {
     /// 手術情報.
     #[serde(default)]
     surgery: bool,
+    /// 限度額適用認定証 in this facility's eligibility answers.
+    #[serde(default)]
+    limit_certificate: bool,
+    /// 特定疾病療養受療証 in this facility's eligibility answers.
+    #[serde(default)]
+    specific_diseases: bool,
 }
 
 /// A card check: the card's proof over a challenge of `POST /v1/challenges`.
@@ -197,6 +203,7 @@ pub async fn check(
         &proof,
         date_of_care,
         body.consents,
+        state.clock.now(),
     )
     .await
     .map_err(card_error)?;
@@ -310,6 +317,42 @@ pub async fn unlink_by_admin(
         .await
         .map_err(card_error)?;
     Ok(unlinked(&done))
+}
+
+/// The card's holder withdraws, with card and PIN, every consent they gave at readers that is
+/// still in force; the credential is the card's signature over a self challenge, as for the
+/// holder's unlink.
+pub async fn withdraw_consents(
+    state: web::Data<AppState>,
+    _limited: AddressLimited,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body: ProofBody = typed(&read_limited(payload, BODY_MAX).await?)?;
+    let certificate = base64_field(&body.certificate, "certificate")?;
+    let signature = base64_field(&body.signature, "signature")?;
+    let proof = CardProof {
+        certificate: &certificate,
+        challenge_id: uuid_field(&body.challenge_id)?,
+        signature: &signature,
+    };
+    let trust = state.trust.current();
+    let withdrawn = card::withdraw_consents(
+        &state.pool,
+        trust.as_deref(),
+        &state.origin,
+        &proof,
+        state.clock.now(),
+    )
+    .await
+    .map_err(card_error)?;
+    Ok(HttpResponse::Ok().json(Withdrawn { withdrawn }))
+}
+
+/// Consents withdrawn.
+#[derive(Serialize, ToSchema)]
+struct Withdrawn {
+    /// How many givings of consent were in force and are now withdrawn.
+    withdrawn: u64,
 }
 
 fn unlinked(done: &card::link::Done) -> HttpResponse {
@@ -552,6 +595,44 @@ pub const UNLINK_BY_HOLDER_DOC: Doc = Doc {
         status: 200,
         description: "Unlinked.",
         content: Content::Json(schema::<Unlinked>),
+    }],
+    codes: &[
+        Code::CardNotConfigured,
+        Code::CardRevocationUnavailable,
+        Code::ChallengeUnknown,
+        Code::ChallengeUsed,
+        Code::ChallengeExpired,
+        Code::ChallengeOtherParty,
+        Code::ChallengeWrongAudience,
+        Code::CertificateMalformed,
+        Code::CertificateNotForAuthentication,
+        Code::CertificateUnknownIssuer,
+        Code::CertificateBadChainSignature,
+        Code::CertificateIssuerNotValid,
+        Code::CertificateNotYetValid,
+        Code::CertificateExpired,
+        Code::CertificateRevoked,
+        Code::SignatureInvalid,
+        Code::CardNotLinked,
+    ],
+    fields: PROOF_FIELDS,
+    params: &[],
+};
+
+pub const WITHDRAW_CONSENTS_DOC: Doc = Doc {
+    id: "withdrawOwnConsents",
+    tag: "card",
+    summary: "The card's holder withdraws the consents they gave at readers.",
+    description: "Every consent still in force (to every facility) ends now: answers to those \
+        facilities list the limit and specific-disease certificates as `withheld` again. The \
+        credential is the card's signature over a challenge of `POST /v1/self/challenges`, bound \
+        to onshi with audience `consent.withdraw` (`onshi-reader withdraw-consents`). Body at \
+        most 64 KiB.",
+    body: Body::Json(schema::<ProofBody>),
+    replies: &[Reply {
+        status: 200,
+        description: "Withdrawn.",
+        content: Content::Json(schema::<Withdrawn>),
     }],
     codes: &[
         Code::CardNotConfigured,

@@ -352,7 +352,12 @@ pub fn markdown() -> String {
     );
     for fault in Fault::ALL {
         let (ja, en) = fault_remedies(*fault);
-        out.push_str(&format!("| `{}` | {} | {} |\n", fault.as_str(), cell(ja), cell(en)));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            fault.as_str(),
+            cell(ja),
+            cell(en)
+        ));
     }
     out
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{forbidden, Caller, UnchargedCaller};
-use super::body::{json_object, only_known, optional_string, read_limited, required_string};
+use super::body::{
+    json_object, only_known, optional_bool, optional_string, read_limited, required_string,
+};
 use super::codes::Code;
 use super::doc::{schema, Body, Content, Doc, Reply};
 use super::error::{ApiError, ClientError, ErrorBody};
@@ -14,15 +16,17 @@ use super::AppState;
 use crate::audit::DisclosureKind;
 use crate::domain::PartyId;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
-use crate::eligibility::{self, Answer, Query, Validity};
+use crate::eligibility::{self, Answer, Query, Shown, Validity};
 
-const QUERY_FIELDS: [&str; 6] = [
+const QUERY_FIELDS: [&str; 8] = [
     "insurer_number",
     "symbol",
     "number",
     "branch",
     "birth_date",
     "date_of_care",
+    "limit_certificate_consent",
+    "specific_disease_consent",
 ];
 /// One query by insured-person number (the schema of what [`parse_query`] reads).
 ///
@@ -49,6 +53,12 @@ pub(super) struct EligibilityQuery {
     /// YYYY-MM-DD; today in Japan when absent.
     #[schema(pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     date_of_care: Option<String>,
+    /// The patient consented to show the 限度額適用認定証 (the real system's consent flag);
+    /// without it, or a consent in force from a card check at this facility, the answer lists
+    /// the certificate under `withheld`.
+    limit_certificate_consent: Option<bool>,
+    /// The same for the 特定疾病療養受療証.
+    specific_disease_consent: Option<bool>,
 }
 
 /// A batch of 1 to 10,000 queries.
@@ -79,6 +89,7 @@ pub async fn check_one(
     let mut answers = eligibility::check(
         &state.pool,
         &state.audit,
+        state.clock.now(),
         party.id,
         DisclosureKind::EligibilityByNumber,
         &[&query],
@@ -126,6 +137,7 @@ pub async fn check_batch(
     let answers = eligibility::check(
         &state.pool,
         &state.audit,
+        state.clock.now(),
         party.id,
         DisclosureKind::EligibilityBatch,
         &valid,
@@ -241,6 +253,10 @@ pub(super) fn parse_query(
         )
         .with_field("birth_date"));
     }
+    let stated = Shown {
+        limit_certificate: optional_bool(map, "limit_certificate_consent")?,
+        specific_diseases: optional_bool(map, "specific_disease_consent")?,
+    };
     Ok(Query {
         insurer_number,
         symbol,
@@ -248,6 +264,7 @@ pub(super) fn parse_query(
         branch,
         birth_date,
         date_of_care,
+        stated,
     })
 }
 

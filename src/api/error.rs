@@ -68,7 +68,10 @@ impl utoipa::PartialSchema for Remedies {
                 .description(Some(description))
         };
         ObjectBuilder::new()
-            .property("remedy", text("What the desk's staff should do (Japanese)."))
+            .property(
+                "remedy",
+                text("What the desk's staff should do (Japanese)."),
+            )
             .property(
                 "vendor_remedy",
                 text("What the client's software must change (English)."),

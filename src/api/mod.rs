@@ -42,6 +42,7 @@ pub mod health;
 pub mod health_ids;
 pub mod limits;
 pub mod parties;
+pub mod reference_numbers;
 pub mod routes;
 
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub upload_idle: std::time::Duration,
     pub uploads: enrollments::UploadGate,
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
+    /// The time the use cases see (the system's, outside the tests).
+    pub clock: crate::clock::Clock,
 }
 
 /// Every route of [`routes::ROUTES`]; anything else is 405 (a known path) or 404.

@@ -10,7 +10,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
-use super::{access_log, card, doc, eligibility, enrollments, health, health_ids, parties};
+use super::{
+    access_log, card, doc, eligibility, enrollments, health, health_ids, parties, reference_numbers,
+};
 use crate::parties::Role;
 
 /// Who may call a route.
@@ -101,6 +103,8 @@ route_table! {
     // the handler refuses them (`crate::parties::Party::may_batch`).
     POST "/v1/eligibility/batch" CHECKERS => eligibility::check_batch, eligibility::CHECK_BATCH_DOC;
     POST "/v1/eligibility/card" FACILITY => card::check, card::CHECK_DOC;
+    POST "/v1/reference-numbers" CHECKERS => reference_numbers::register, reference_numbers::REGISTER_DOC;
+    POST "/v1/self/consents/withdraw" Access::CardHolder => card::withdraw_consents, card::WITHDRAW_CONSENTS_DOC;
     POST "/v1/challenges" FACILITY => card::challenge, card::CHALLENGE_DOC;
     // A typed My Number in the body is refused (400) for every role, before the role is checked.
     POST "/v1/card-links" Access::RolesAfterBody(&[Role::Facility]) => card::link, card::LINK_DOC;

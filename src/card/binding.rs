@@ -25,6 +25,8 @@ pub enum Purpose {
     Link,
     /// The holder unlinking their card.
     Unlink,
+    /// The holder withdrawing the consents they gave at readers.
+    WithdrawConsents,
 }
 
 impl Purpose {
@@ -34,6 +36,7 @@ impl Purpose {
             Purpose::SelfView => "access_log.self",
             Purpose::Link => "card.link",
             Purpose::Unlink => "card.unlink",
+            Purpose::WithdrawConsents => "consent.withdraw",
         }
     }
 }
@@ -109,14 +112,21 @@ impl fmt::Debug for Origin {
     }
 }
 
-/// The `consents` field: four bytes (medication, checkups, diagnosis, surgery), each 0 or 1, for
-/// a check; empty for every other use.
+/// The `consents` field: six bytes (medication, checkups, diagnosis, surgery, limit certificate,
+/// specific diseases), each 0 or 1, for a check; empty for every other use.
 fn consent_bytes(consents: Option<ConsentChoices>) -> Vec<u8> {
     consents.map_or_else(Vec::new, |c| {
-        [c.medication, c.checkups, c.diagnosis, c.surgery]
-            .into_iter()
-            .map(u8::from)
-            .collect()
+        [
+            c.medication,
+            c.checkups,
+            c.diagnosis,
+            c.surgery,
+            c.limit_certificate,
+            c.specific_diseases,
+        ]
+        .into_iter()
+        .map(u8::from)
+        .collect()
     })
 }
 
@@ -169,6 +179,8 @@ mod tests {
             checkups: false,
             diagnosis: true,
             surgery: false,
+            limit_certificate: true,
+            specific_diseases: false,
         };
         assert_eq!(
             hex::encode(message(Purpose::Link, &origin, &[0xAB; 2], None)),
@@ -198,7 +210,7 @@ mod tests {
         assert!(![VECTOR_CHECK, VECTOR_SELF, VECTOR_LINK, VECTOR_UNLINK].contains(&bare.as_str()));
     }
 
-    const VECTOR_CHECK: &str = "436f5a6a15808418f96480ec2f02da7c33e03121409d448937329b1dd2eb974c";
+    const VECTOR_CHECK: &str = "9c569472ab6166506ed6970e417547bdd6ceef8e01b6f07d2adbc7aa8728a27c";
     const VECTOR_SELF: &str = "183ef67980b089e8ea50029f0b68144bb49311f4e73c6eed8fcbe028d5d26a52";
     const VECTOR_LINK: &str = "ec39d75ee4fa821ef791a48ac33b6aa6db97aa27c822b934886ccccc54cc1c50";
     const VECTOR_UNLINK: &str = "ff389b6e1294bbf578e3a2b65f8f520547ce66e3cec796353cc9f3c5878fad82";

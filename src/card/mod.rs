@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditLog, DisclosureKind};
 use crate::domain::{PartyId, PersonId};
-use crate::eligibility::{answer_with_record, decide, Advisory, Answer};
+use crate::eligibility::{answer_with_record, decide, Advisory, Answer, Shown};
 use crate::store::card::{self as store, ConsentChoices, Taken};
 use binding::{Origin, Purpose};
 use trust::Snapshot;
@@ -130,7 +130,9 @@ impl Bound<'_> {
     fn grace(&self) -> Grace {
         match self.purpose {
             Purpose::Check => Grace::Eligibility,
-            Purpose::SelfView | Purpose::Link | Purpose::Unlink => Grace::None,
+            Purpose::SelfView | Purpose::Link | Purpose::Unlink | Purpose::WithdrawConsents => {
+                Grace::None
+            }
         }
     }
 }
@@ -218,8 +220,8 @@ pub async fn check(
     proof: &CardProof<'_>,
     date_of_care: NaiveDate,
     consents: ConsentChoices,
+    now: DateTime<Utc>,
 ) -> Result<Answer, CardError> {
-    let now = Utc::now();
     let client = pool.get().await.map_err(anyhow::Error::new)?;
     let bound = Bound {
         purpose: Purpose::Check,
@@ -231,6 +233,13 @@ pub async fn check(
     let candidates =
         crate::store::coverage::candidates_of_person(&client, person_id, date_of_care).await?;
     let (validity, chosen) = decide(date_of_care, &candidates);
+    // What the answer shows: the consents given now, and those still in force from earlier
+    // checks at this facility. The consents given now are stored under the answer's check id.
+    let earlier = store::consents_in_force(&client, person_id, party_id, now).await?;
+    let shown = Shown::from_consents(&earlier).or(Shown {
+        limit_certificate: consents.limit_certificate,
+        specific_diseases: consents.specific_diseases,
+    });
     let (mut answer, record) = answer_with_record(
         now,
         party_id,
@@ -238,6 +247,7 @@ pub async fn check(
         validity,
         chosen,
         date_of_care,
+        shown,
     );
     store::insert_consents(
         &client,
@@ -249,6 +259,17 @@ pub async fn check(
         now + Duration::hours(CONSENT_HOURS),
     )
     .await?;
+    answer.consents = Some(store::consents_in_force(&client, person_id, party_id, now).await?);
+    if let Some(c) = chosen {
+        answer.reference_number = crate::store::reference::of_keys(
+            &client,
+            party_id,
+            &[crate::eligibility::reference_key(c)],
+        )
+        .await?
+        .pop()
+        .flatten();
+    }
     drop(client);
     audit.record(vec![record]).await?;
     answer.advisories.extend(certificate_advisories(&card, now));
@@ -272,4 +293,28 @@ fn certificate_advisories(card: &VerifiedCard, now: DateTime<Utc>) -> Vec<Adviso
     } else {
         Vec::new()
     }
+}
+
+/// The holder withdraws, with card and PIN, every consent they gave at readers that is still in
+/// force (to every facility); how many were withdrawn.
+///
+/// # Errors
+/// A [`CardError`] for each way the card can be refused (a facility's challenge, another use's
+/// signature, an unlinked card); database failures.
+pub async fn withdraw_consents(
+    pool: &Pool,
+    trust: Option<&Snapshot>,
+    origin: &Origin,
+    proof: &CardProof<'_>,
+    now: DateTime<Utc>,
+) -> Result<u64, CardError> {
+    let client = pool.get().await.map_err(anyhow::Error::new)?;
+    let bound = Bound {
+        purpose: Purpose::WithdrawConsents,
+        origin,
+        consents: None,
+    };
+    let Holder { person_id, .. } =
+        identify(&client, trust, Audience::Holder, bound, proof, now).await?;
+    Ok(store::withdraw_consents(&client, person_id, now).await?)
 }

@@ -16,6 +16,54 @@ pub struct Answer {
     pub advisories: Vec<Advisory>,
     /// The access-audit record of this answer.
     pub check_id: Uuid,
+    /// The asking facility's own patient number (照会番号) for this coverage key, if it
+    /// registered one; no other party ever sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_number: Option<String>,
+    /// Details the coverage has but this answer leaves out, as the patient's consent to show
+    /// them is not in force (card path) or not stated (number path).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<Withheld>,
+    /// The consents in force for this facility (card path): each given at the reader, lapsing
+    /// 24 hours later unless the person withdraws it first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consents: Option<Vec<crate::store::card::ConsentInForce>>,
+}
+
+/// A detail an answer may show only with the patient's consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Withheld {
+    /// 限度額適用認定証.
+    LimitCertificate,
+    /// 特定疾病療養受療証.
+    SpecificDiseaseCertificates,
+}
+
+/// Which consent-bound details an answer shows: those the patient consented to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub limit_certificate: bool,
+    pub specific_diseases: bool,
+}
+
+impl Shown {
+    /// What consents in force allow.
+    pub fn from_consents(consents: &[crate::store::card::ConsentInForce]) -> Self {
+        use crate::store::card::ConsentKind;
+        let has = |kind| consents.iter().any(|c| c.kind == kind);
+        Shown {
+            limit_certificate: has(ConsentKind::LimitCertificate),
+            specific_diseases: has(ConsentKind::SpecificDiseases),
+        }
+    }
+
+    pub fn or(self, other: Shown) -> Shown {
+        Shown {
+            limit_certificate: self.limit_certificate || other.limit_certificate,
+            specific_diseases: self.specific_diseases || other.specific_diseases,
+        }
+    }
 }
 
 /// Something the desk should know although the check succeeded.
@@ -52,7 +100,10 @@ pub struct CoverageView {
     /// 未就学者: before the first April 1st on which the child starts school.
     pub preschool: bool,
     pub elderly_recipient: Option<ElderlyRecipient>,
+    /// Shown only with the patient's consent (else listed in the answer's `withheld`).
     pub limit_certificate: Option<LimitCertificate>,
+    /// Shown only with the patient's consent (else listed in the answer's `withheld`).
+    pub specific_disease_certificates: Vec<SpecificDiseaseCertificate>,
 }
 
 /// 高齢受給者証.
@@ -61,6 +112,18 @@ pub struct ElderlyRecipient {
     pub copay_ratio: String,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
+}
+
+/// 特定疾病療養受療証.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SpecificDiseaseCertificate {
+    /// 1 dialysis for chronic renal failure, 2 congenital coagulation disorder, 3 HIV from
+    /// blood products.
+    pub category: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    /// The monthly self-pay cap in yen.
+    pub self_pay_cap: Option<u32>,
 }
 
 /// 限度額適用認定証.
@@ -78,15 +141,28 @@ impl Answer {
         coverage: Option<&Candidate>,
         date_of_care: NaiveDate,
         check_id: Uuid,
+        shown: Shown,
     ) -> Self {
         let advisories = coverage
-            .map(|c| advisories(validity, c, date_of_care))
+            .map(|c| advisories(validity, c, date_of_care, shown))
             .unwrap_or_default();
+        let mut withheld = Vec::new();
+        if let Some(c) = coverage {
+            if c.limit_category.is_some() && !shown.limit_certificate {
+                withheld.push(Withheld::LimitCertificate);
+            }
+            if c.specific_disease.is_some() && !shown.specific_diseases {
+                withheld.push(Withheld::SpecificDiseaseCertificates);
+            }
+        }
         Answer {
             validity,
-            coverage: coverage.map(|c| CoverageView::new(c, date_of_care)),
+            coverage: coverage.map(|c| CoverageView::new(c, date_of_care, shown)),
             advisories,
             check_id,
+            reference_number: None,
+            withheld,
+            consents: None,
         }
     }
 }
@@ -96,7 +172,7 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 impl CoverageView {
-    fn new(c: &Candidate, date_of_care: NaiveDate) -> Self {
+    fn new(c: &Candidate, date_of_care: NaiveDate, shown: Shown) -> Self {
         CoverageView {
             insurer_number: c.insurer_number.clone(),
             insurer_name: c.insurer_name.clone(),
@@ -128,17 +204,41 @@ impl CoverageView {
                     valid_from: c.elderly_valid_from,
                     valid_to: c.elderly_valid_to,
                 }),
-            limit_certificate: c.limit_category.as_ref().map(|category| LimitCertificate {
-                classification: c.limit_classification.clone(),
-                category: category.clone(),
-                valid_from: c.limit_valid_from,
-                valid_to: c.limit_valid_to,
-            }),
+            limit_certificate: c
+                .limit_category
+                .as_ref()
+                .filter(|_| shown.limit_certificate)
+                .map(|category| LimitCertificate {
+                    classification: c.limit_classification.clone(),
+                    category: category.clone(),
+                    valid_from: c.limit_valid_from,
+                    valid_to: c.limit_valid_to,
+                }),
+            specific_disease_certificates: c
+                .specific_disease
+                .as_ref()
+                .filter(|_| shown.specific_diseases)
+                .map(|category| SpecificDiseaseCertificate {
+                    category: category.clone(),
+                    valid_from: c.specific_disease_valid_from,
+                    valid_to: c.specific_disease_valid_to,
+                    self_pay_cap: c
+                        .specific_disease_self_pay
+                        .as_deref()
+                        .and_then(|yen| yen.parse().ok()),
+                })
+                .into_iter()
+                .collect(),
         }
     }
 }
 
-fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec<Advisory> {
+fn advisories(
+    validity: Validity,
+    c: &Candidate,
+    date_of_care: NaiveDate,
+    shown: Shown,
+) -> Vec<Advisory> {
     let mut out = Vec::new();
     if validity == Validity::Several {
         out.push(Advisory {
@@ -164,7 +264,7 @@ fn advisories(validity: Validity, c: &Candidate, date_of_care: NaiveDate) -> Vec
                     .into(),
             });
         }
-        if c.limit_valid_to.is_some_and(|to| to < date_of_care) {
+        if shown.limit_certificate && c.limit_valid_to.is_some_and(|to| to < date_of_care) {
             out.push(Advisory {
                 code: "limit_certificate.expired",
                 message: "The high-cost limit certificate has expired.".into(),

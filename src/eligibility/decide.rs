@@ -134,6 +134,10 @@ mod tests {
             limit_category: None,
             limit_valid_from: None,
             limit_valid_to: None,
+            specific_disease: None,
+            specific_disease_valid_from: None,
+            specific_disease_valid_to: None,
+            specific_disease_self_pay: None,
             newer_coverage_exists: false,
         }
     }

@@ -7,7 +7,7 @@
 mod answer;
 mod decide;
 
-pub use answer::{Advisory, Answer, CoverageView};
+pub use answer::{Advisory, Answer, CoverageView, Shown, Withheld};
 pub use decide::{decide, Validity};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -28,6 +28,9 @@ pub struct Query {
     pub branch: Option<BranchNumber>,
     pub birth_date: NaiveDate,
     pub date_of_care: NaiveDate,
+    /// The consent-bound details the facility states the patient consented to show (the real
+    /// system's consent flags of a query by number).
+    pub stated: Shown,
 }
 
 impl Query {
@@ -40,6 +43,16 @@ impl Query {
             branch: self.branch.as_ref(),
             birth_date: self.birth_date,
             date_of_care: self.date_of_care,
+        }
+    }
+
+    /// The reference-number key of the query's card key (canonical; `''` for an absent part).
+    pub fn reference_key(&self) -> crate::store::reference::Key {
+        crate::store::reference::Key {
+            insurer_number: self.insurer_number.as_str().to_owned(),
+            symbol: self.symbol.as_ref().map_or("", |s| s.as_str()).to_owned(),
+            number: self.number.as_str().to_owned(),
+            branch: self.branch.as_ref().map_or("", |b| b.as_str()).to_owned(),
         }
     }
 
@@ -78,6 +91,7 @@ pub fn answer_with_record(
     validity: Validity,
     chosen: Option<&Candidate>,
     date_of_care: NaiveDate,
+    shown: Shown,
 ) -> (Answer, Disclosure) {
     // Time-ordered, so the unique index on check ids grows at its right edge instead of
     // touching a random page per answer.
@@ -92,7 +106,7 @@ pub fn answer_with_record(
         validity: validity.code(),
     };
     (
-        Answer::new(validity, chosen, date_of_care, check_id),
+        Answer::new(validity, chosen, date_of_care, check_id, shown),
         record,
     )
 }
@@ -102,7 +116,9 @@ pub fn today_in_japan() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(9)).date_naive()
 }
 
-/// Answers every query, recording each answer in the audit log before returning.
+/// Answers every query, recording each answer in the audit log before returning. A limit or
+/// specific-disease certificate is shown when the query states the patient's consent, or when
+/// the patient gave this party that consent at a card reader within its 24 hours (`now`).
 ///
 /// # Errors
 /// The database is unreachable, or the audit record could not be made durable: then no answer
@@ -110,6 +126,7 @@ pub fn today_in_japan() -> NaiveDate {
 pub async fn check(
     pool: &Pool,
     audit: &AuditLog,
+    now: DateTime<Utc>,
     party_id: PartyId,
     kind: DisclosureKind,
     queries: &[&Query],
@@ -120,17 +137,52 @@ pub async fn check(
     let found = crate::store::coverage::candidates(&client, &lookups)
         .await
         .context("looking up coverages")?;
-    drop(client);
-    let at = Utc::now();
     let mut answers = Vec::with_capacity(queries.len());
     let mut records = Vec::with_capacity(queries.len());
-    for (query, candidates) in queries.iter().zip(found) {
-        let (validity, chosen) = decide(query.date_of_care, &candidates);
-        let (answer, record) =
-            answer_with_record(at, party_id, kind, validity, chosen, query.date_of_care);
+    let mut keys = Vec::with_capacity(queries.len());
+    for (query, candidates) in queries.iter().zip(&found) {
+        let (validity, chosen) = decide(query.date_of_care, candidates);
+        let mut shown = query.stated;
+        // Only a coverage with a consent-bound detail not stated in the query asks the store.
+        if let Some(c) = chosen.filter(|c| {
+            (c.limit_category.is_some() && !shown.limit_certificate)
+                || (c.specific_disease.is_some() && !shown.specific_diseases)
+        }) {
+            let given = crate::store::card::consents_in_force(&client, c.person_id, party_id, now)
+                .await
+                .context("reading consents")?;
+            shown = shown.or(Shown::from_consents(&given));
+        }
+        let (answer, record) = answer_with_record(
+            now,
+            party_id,
+            kind,
+            validity,
+            chosen,
+            query.date_of_care,
+            shown,
+        );
+        keys.push(chosen.map_or_else(|| query.reference_key(), reference_key));
         records.push(record);
         answers.push(answer);
     }
+    let references = crate::store::reference::of_keys(&client, party_id, &keys)
+        .await
+        .context("reading reference numbers")?;
+    drop(client);
+    for (answer, reference) in answers.iter_mut().zip(references) {
+        answer.reference_number = reference;
+    }
     audit.record(records).await?;
     Ok(answers)
+}
+
+/// The reference-number key of a coverage (its key as stored).
+pub fn reference_key(c: &Candidate) -> crate::store::reference::Key {
+    crate::store::reference::Key {
+        insurer_number: c.insurer_number.clone(),
+        symbol: c.symbol.clone(),
+        number: c.number.clone(),
+        branch: c.branch.clone(),
+    }
 }

@@ -14,7 +14,8 @@ use super::report::LineError;
 use crate::domain::{
     parse_date, Address, BranchNumber, CardClassification, CopayRatio, IndividualNumber,
     InsuredNumber, InsuredSymbol, InsurerNumber, Invalid, KanaName, LimitCategory,
-    LimitClassification, LinkKey, LossReason, PersonName, Postcode, Relationship, Sex,
+    LimitClassification, LinkKey, LossReason, PersonName, Postcode, Relationship, SelfPayCap, Sex,
+    SpecificDisease,
 };
 
 /// What a line may do to a coverage.
@@ -129,8 +130,8 @@ pub fn encode(
     };
 
     // Canonical value of every column (index as in ALL), validated.
-    let mut values: [Option<String>; 31] = Default::default();
-    let mut dates: [Option<NaiveDate>; 31] = [None; 31];
+    let mut values: [Option<String>; ALL.len()] = std::array::from_fn(|_| None);
+    let mut dates: [Option<NaiveDate>; ALL.len()] = [None; ALL.len()];
     let mut link_hex = None;
     for (i, &col) in ALL.iter().enumerate().skip(1) {
         let Some(raw) = layout.get(record, col) else {
@@ -215,12 +216,26 @@ pub fn encode(
                     "A limit certificate needs its category.",
                 );
             }
+            let specific = [
+                Col::SpecificDiseaseValidFrom,
+                Col::SpecificDiseaseValidTo,
+                Col::SpecificDiseaseSelfPay,
+            ];
+            if specific.iter().any(|&c| value(c).is_some()) && value(Col::SpecificDisease).is_none()
+            {
+                fail(
+                    Col::SpecificDisease,
+                    "required",
+                    "A specific-disease certificate needs its disease category.",
+                );
+            }
         }
     }
     for (from, to) in [
         (Col::CardValidFrom, Col::CardValidTo),
         (Col::ElderlyValidFrom, Col::ElderlyValidTo),
         (Col::LimitValidFrom, Col::LimitValidTo),
+        (Col::SpecificDiseaseValidFrom, Col::SpecificDiseaseValidTo),
     ] {
         if let (Some(a), Some(b)) = (date(from), date(to)) {
             if b < a {
@@ -301,6 +316,8 @@ fn canonical(col: Col, raw: &str) -> Result<(String, Option<NaiveDate>), Invalid
         Col::CopayRatio | Col::ElderlyCopayRatio => text(CopayRatio::parse(raw)?.as_str()),
         Col::LimitClassification => text(LimitClassification::parse(raw)?.as_str()),
         Col::LimitCategory => text(LimitCategory::parse(raw)?.as_str()),
+        Col::SpecificDisease => text(SpecificDisease::parse(raw)?.as_str()),
+        Col::SpecificDiseaseSelfPay => Ok((SelfPayCap::parse(raw)?.yen().to_string(), None)),
         date if date.is_date() => {
             let d = parse_date(raw)?;
             // `Display` is YYYY-MM-DD for the years `parse_date` accepts, without parsing a

@@ -273,6 +273,8 @@ async fn answer_and_audit(
         validity,
         chosen,
         date_of_care,
+        // A health ID's answer never carries consent-bound details: it lists them as withheld.
+        crate::eligibility::Shown::default(),
     );
     audit.record(vec![record]).await?;
     Ok(answer)
@@ -356,6 +358,7 @@ async fn person_query(
             .map_err(|_| stored("branch"))?,
         birth_date,
         date_of_care,
+        stated: crate::eligibility::Shown::default(),
     }))
 }
 

@@ -199,6 +199,7 @@ fn sent_consents() -> Option<ConsentChoices> {
         checkups: false,
         diagnosis: true,
         surgery: false,
+        ..ConsentChoices::default()
     })
 }
 
@@ -381,6 +382,7 @@ fn the_reader_and_the_server_bind_alike() {
         (Purpose::SelfView, reader::Purpose::SelfView),
         (Purpose::Link, reader::Purpose::Link),
         (Purpose::Unlink, reader::Purpose::Unlink),
+        (Purpose::WithdrawConsents, reader::Purpose::WithdrawConsents),
     ];
     let urls = [
         "http://127.0.0.1:8080",
@@ -394,18 +396,22 @@ fn the_reader_and_the_server_bind_alike() {
             reader::Origin::of_url(url).unwrap(),
         );
         assert_eq!(server_origin.as_str(), reader_origin.as_str(), "{url}");
-        for bits in 0u8..16 {
+        for bits in 0u8..64 {
             let server_consents = ConsentChoices {
                 medication: bits & 1 != 0,
                 checkups: bits & 2 != 0,
                 diagnosis: bits & 4 != 0,
                 surgery: bits & 8 != 0,
+                limit_certificate: bits & 16 != 0,
+                specific_diseases: bits & 32 != 0,
             };
             let reader_consents = card_reader::server::Consents {
                 medication: server_consents.medication,
                 checkups: server_consents.checkups,
                 diagnosis: server_consents.diagnosis,
                 surgery: server_consents.surgery,
+                limit_certificate: server_consents.limit_certificate,
+                specific_diseases: server_consents.specific_diseases,
             };
             let nonce = [bits; 32];
             for (server_use, reader_use) in uses {

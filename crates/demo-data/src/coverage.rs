@@ -104,6 +104,19 @@ impl Generator<'_> {
                 row.limit_valid_from = ymd(acquired);
                 row.limit_valid_to = ymd(next_july_31(acquired));
             }
+            // About three in a thousand hold a 特定疾病療養受療証, most for dialysis; the cap is
+            // 10,000 yen a month (20,000 for higher-income dialysis patients under 70).
+            if self.rng.gen_ratio(3, 1000) {
+                let (category, cap) = [
+                    ("1", "10000"),
+                    ("1", "20000"),
+                    ("2", "10000"),
+                    ("3", "10000"),
+                ][self.rng.gen_range(0..4)];
+                row.specific_disease = category;
+                row.specific_disease_self_pay = cap;
+                row.specific_disease_valid_from = ymd(acquired);
+            }
             rows.push(row);
 
             // Updates fall strictly after the acquire and strictly before any loss.

@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// The columns of the enrolment file, in order.
-pub fn header() -> [&'static str; 31] {
+pub fn header() -> [&'static str; onshi_domain::enrolment_columns::ALL.len()] {
     onshi_domain::enrolment_columns::ALL.map(|col| col.name())
 }
 

@@ -36,4 +36,8 @@ pub(super) struct Row {
     pub(super) limit_category: &'static str,
     pub(super) limit_valid_from: String,
     pub(super) limit_valid_to: String,
+    pub(super) specific_disease: &'static str,
+    pub(super) specific_disease_valid_from: String,
+    pub(super) specific_disease_valid_to: String,
+    pub(super) specific_disease_self_pay: &'static str,
 }

@@ -96,7 +96,8 @@ fn header_is_exact() {
          card_classification,relationship,insured_name,name,name_kana,sex,birth_date,postcode,\
          address,acquired_on,lost_on,loss_reason,effective_on,copay_ratio,card_issued_on,\
          card_valid_from,card_valid_to,elderly_copay_ratio,elderly_valid_from,elderly_valid_to,\
-         limit_classification,limit_category,limit_valid_from,limit_valid_to"
+         limit_classification,limit_category,limit_valid_from,limit_valid_to,specific_disease,\
+         specific_disease_valid_from,specific_disease_valid_to,specific_disease_self_pay"
     );
     let (none, _) = generate(0, 1);
     assert_eq!(records(&none).1.len(), 0);

@@ -181,6 +181,74 @@ code_enum! {
     }
 }
 
+code_enum! {
+    /// 特定疾病療養受療証の疾病区分: the specific disease of a 特定疾病 certificate.
+    SpecificDisease, "specific-disease category" {
+        /// 1 人工腎臓を実施している慢性腎不全: chronic renal failure on dialysis.
+        Dialysis = "1",
+        /// 2 血漿分画製剤を投与している先天性血液凝固因子障害: congenital coagulation disorder.
+        Coagulation = "2",
+        /// 3 抗ウイルス剤を投与している後天性免疫不全症候群 (HIV from blood products).
+        Hiv = "3",
+    }
+}
+
+/// A self-pay cap in yen per month (自己負担限度額), e.g. 10000 for most 特定疾病 certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SelfPayCap(u32);
+
+impl SelfPayCap {
+    /// # Errors
+    /// `required` when empty, `format` unless 1 to 7 ASCII digits (at most 9,999,999 yen).
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if s.is_empty() {
+            return Err(Invalid::required("the self-pay cap is required"));
+        }
+        if s.len() > 7 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Invalid::format(
+                "a self-pay cap is yen per month in 1 to 7 digits, e.g. 10000",
+            ));
+        }
+        s.parse()
+            .map(Self)
+            .map_err(|_| Invalid::format("not a number of yen"))
+    }
+
+    pub fn yen(self) -> u32 {
+        self.0
+    }
+}
+
+/// 照会番号: a facility's own number for a patient, 1 to 20 ASCII letters, digits or hyphens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReferenceNumber(String);
+
+impl ReferenceNumber {
+    /// # Errors
+    /// `required` when empty, `too_long` beyond 20 characters, `format` for any character but
+    /// ASCII letters, digits and `-`.
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if s.is_empty() {
+            return Err(Invalid::required("the reference number is required"));
+        }
+        if s.len() > 20 {
+            return Err(Invalid::too_long(
+                "a reference number has at most 20 characters",
+            ));
+        }
+        if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(Invalid::format(
+                "a reference number is ASCII letters, digits and hyphens",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

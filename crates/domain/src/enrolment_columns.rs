@@ -35,9 +35,13 @@ pub enum Col {
     LimitCategory,
     LimitValidFrom,
     LimitValidTo,
+    SpecificDisease,
+    SpecificDiseaseValidFrom,
+    SpecificDiseaseValidTo,
+    SpecificDiseaseSelfPay,
 }
 
-pub const ALL: [Col; 31] = [
+pub const ALL: [Col; 35] = [
     Col::Change,
     Col::IndividualNumber,
     Col::InsurerNumber,
@@ -69,10 +73,14 @@ pub const ALL: [Col; 31] = [
     Col::LimitCategory,
     Col::LimitValidFrom,
     Col::LimitValidTo,
+    Col::SpecificDisease,
+    Col::SpecificDiseaseValidFrom,
+    Col::SpecificDiseaseValidTo,
+    Col::SpecificDiseaseSelfPay,
 ];
 
 /// The attribute columns an `update` may change (and an `acquire` sets).
-pub const ATTRIBUTES: [Col; 20] = [
+pub const ATTRIBUTES: [Col; 24] = [
     Col::CardClassification,
     Col::Relationship,
     Col::InsuredName,
@@ -93,6 +101,10 @@ pub const ATTRIBUTES: [Col; 20] = [
     Col::LimitCategory,
     Col::LimitValidFrom,
     Col::LimitValidTo,
+    Col::SpecificDisease,
+    Col::SpecificDiseaseValidFrom,
+    Col::SpecificDiseaseValidTo,
+    Col::SpecificDiseaseSelfPay,
 ];
 
 impl Col {
@@ -129,6 +141,10 @@ impl Col {
             Col::LimitCategory => "limit_category",
             Col::LimitValidFrom => "limit_valid_from",
             Col::LimitValidTo => "limit_valid_to",
+            Col::SpecificDisease => "specific_disease",
+            Col::SpecificDiseaseValidFrom => "specific_disease_valid_from",
+            Col::SpecificDiseaseValidTo => "specific_disease_valid_to",
+            Col::SpecificDiseaseSelfPay => "specific_disease_self_pay",
         }
     }
 
@@ -147,6 +163,8 @@ impl Col {
                 | Col::ElderlyValidTo
                 | Col::LimitValidFrom
                 | Col::LimitValidTo
+                | Col::SpecificDiseaseValidFrom
+                | Col::SpecificDiseaseValidTo
         )
     }
 

@@ -61,8 +61,8 @@ pub mod role;
 pub use card_key::{BranchNumber, InsuredNumber, InsuredSymbol};
 pub use certificate::CertFingerprint;
 pub use codes::{
-    CardClassification, CopayRatio, LimitCategory, LimitClassification, LossReason, Relationship,
-    Sex,
+    CardClassification, CopayRatio, LimitCategory, LimitClassification, LossReason,
+    ReferenceNumber, Relationship, SelfPayCap, Sex, SpecificDisease,
 };
 pub use facility::{FacilityCode, FacilityKind};
 pub use ids::{Actor, CoverageId, PartyId, PersonId};

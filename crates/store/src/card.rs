@@ -201,6 +201,67 @@ pub struct ConsentChoices {
     pub diagnosis: bool,
     #[serde(default)]
     pub surgery: bool,
+    /// 限度額適用認定証 information in the eligibility answer.
+    #[serde(default)]
+    pub limit_certificate: bool,
+    /// 特定疾病療養受療証 information in the eligibility answer.
+    #[serde(default)]
+    pub specific_diseases: bool,
+}
+
+/// One kind of consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentKind {
+    Medication,
+    Checkups,
+    Diagnosis,
+    Surgery,
+    LimitCertificate,
+    SpecificDiseases,
+}
+
+impl ConsentKind {
+    pub const ALL: [ConsentKind; 6] = [
+        ConsentKind::Medication,
+        ConsentKind::Checkups,
+        ConsentKind::Diagnosis,
+        ConsentKind::Surgery,
+        ConsentKind::LimitCertificate,
+        ConsentKind::SpecificDiseases,
+    ];
+
+    pub fn column(self) -> &'static str {
+        match self {
+            ConsentKind::Medication => "medication",
+            ConsentKind::Checkups => "checkups",
+            ConsentKind::Diagnosis => "diagnosis",
+            ConsentKind::Surgery => "surgery",
+            ConsentKind::LimitCertificate => "limit_certificate",
+            ConsentKind::SpecificDiseases => "specific_diseases",
+        }
+    }
+}
+
+impl ConsentChoices {
+    pub fn gives(self, kind: ConsentKind) -> bool {
+        match kind {
+            ConsentKind::Medication => self.medication,
+            ConsentKind::Checkups => self.checkups,
+            ConsentKind::Diagnosis => self.diagnosis,
+            ConsentKind::Surgery => self.surgery,
+            ConsentKind::LimitCertificate => self.limit_certificate,
+            ConsentKind::SpecificDiseases => self.specific_diseases,
+        }
+    }
+}
+
+/// A consent in force: its kind, when it was given and when it lapses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ConsentInForce {
+    pub kind: ConsentKind,
+    pub given_at: DateTime<Utc>,
+    pub lapses_at: DateTime<Utc>,
 }
 
 /// Stores the consents given with a card check.
@@ -219,8 +280,9 @@ pub async fn insert_consents(
     let statement = client
         .prepare_cached(
             "insert into consents (person_id, party_id, check_id, medication, checkups, diagnosis,
-                                   surgery, given_at, expires_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                   surgery, limit_certificate, specific_diseases, given_at,
+                                   expires_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await?;
     client
@@ -234,6 +296,8 @@ pub async fn insert_consents(
                 &choices.checkups,
                 &choices.diagnosis,
                 &choices.surgery,
+                &choices.limit_certificate,
+                &choices.specific_diseases,
                 &given_at,
                 &expires_at,
             ],
@@ -242,7 +306,8 @@ pub async fn insert_consents(
     Ok(())
 }
 
-/// The consents a person gave this party that are still in force at `now` (the latest one).
+/// Each kind of consent `person_id` gave `party_id` that is in force at `now` (given within its
+/// 24 hours and not withdrawn), with the latest giving of each kind.
 ///
 /// # Errors
 /// Database failures.
@@ -251,26 +316,50 @@ pub async fn consents_in_force(
     person_id: PersonId,
     party_id: PartyId,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<(ConsentChoices, DateTime<Utc>)>> {
+) -> anyhow::Result<Vec<ConsentInForce>> {
     let statement = client
         .prepare_cached(
-            "select medication, checkups, diagnosis, surgery, expires_at from consents
-             where person_id = $1 and party_id = $2 and expires_at > $3
-             order by given_at desc limit 1",
+            "select medication, checkups, diagnosis, surgery, limit_certificate,
+                    specific_diseases, given_at, expires_at
+             from consents
+             where person_id = $1 and party_id = $2 and expires_at > $3 and given_at <= $3
+               and withdrawn_at is null
+             order by given_at desc",
         )
         .await?;
-    Ok(client
-        .query_opt(&statement, &[&person_id, &party_id, &now])
-        .await?
-        .map(|row| {
-            (
-                ConsentChoices {
-                    medication: row.get(0),
-                    checkups: row.get(1),
-                    diagnosis: row.get(2),
-                    surgery: row.get(3),
-                },
-                row.get(4),
-            )
-        }))
+    let rows = client
+        .query(&statement, &[&person_id, &party_id, &now])
+        .await?;
+    let mut out: Vec<ConsentInForce> = Vec::new();
+    for row in &rows {
+        for (i, kind) in ConsentKind::ALL.into_iter().enumerate() {
+            if row.get::<_, bool>(i) && out.iter().all(|c| c.kind != kind) {
+                out.push(ConsentInForce {
+                    kind,
+                    given_at: row.get(6),
+                    lapses_at: row.get(7),
+                });
+            }
+        }
+    }
+    out.sort_by_key(|c| ConsentKind::ALL.iter().position(|k| *k == c.kind));
+    Ok(out)
+}
+
+/// Withdraws every consent of `person_id` in force at `now`, to every party; how many.
+///
+/// # Errors
+/// Database failures.
+pub async fn withdraw_consents(
+    client: &impl GenericClient,
+    person_id: PersonId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let statement = client
+        .prepare_cached(
+            "update consents set withdrawn_at = $2
+             where person_id = $1 and expires_at > $2 and withdrawn_at is null",
+        )
+        .await?;
+    Ok(client.execute(&statement, &[&person_id, &now]).await?)
 }

@@ -55,6 +55,11 @@ pub struct CoverageRow {
     pub limit_category: Option<String>,
     pub limit_valid_from: Option<NaiveDate>,
     pub limit_valid_to: Option<NaiveDate>,
+    /// 特定疾病療養受療証: category, validity, self-pay cap in yen.
+    pub specific_disease: Option<String>,
+    pub specific_disease_valid_from: Option<NaiveDate>,
+    pub specific_disease_valid_to: Option<NaiveDate>,
+    pub specific_disease_self_pay: Option<String>,
     /// The same person holds another coverage, acquired later and still in force on the date of care.
     pub newer_coverage_exists: bool,
 }
@@ -168,6 +173,8 @@ const CANDIDATE_COLUMNS: &str = "c.id as coverage_id, c.person_id, c.insurer_num
     v.card_issued_on, v.card_valid_from, v.card_valid_to,
     v.elderly_copay_ratio, v.elderly_valid_from, v.elderly_valid_to,
     v.limit_classification, v.limit_category, v.limit_valid_from, v.limit_valid_to,
+    v.specific_disease, v.specific_disease_valid_from, v.specific_disease_valid_to,
+    v.specific_disease_self_pay,
     (c.lost_on is not null and c.lost_on <= q.care and exists (
         select 1 from coverages n
         where n.person_id = c.person_id and n.id <> c.id
@@ -249,5 +256,9 @@ coverage_columns!(
     limit_category,
     limit_valid_from,
     limit_valid_to,
+    specific_disease,
+    specific_disease_valid_from,
+    specific_disease_valid_to,
+    specific_disease_self_pay,
     newer_coverage_exists,
 );

@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_shared_limits.sql"),
     migration!(10, "0010_card_unlink.sql"),
     migration!(11, "0011_audit_lane_seq.sql"),
+    migration!(14, "0014_answer_details.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

@@ -58,6 +58,8 @@ fn consents(list: &[Consent]) -> Consents {
         checkups: list.contains(&Consent::Checkups),
         diagnosis: list.contains(&Consent::Diagnosis),
         surgery: list.contains(&Consent::Surgery),
+        limit_certificate: list.contains(&Consent::LimitCertificate),
+        specific_diseases: list.contains(&Consent::SpecificDiseases),
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Command {
     Link(LinkArgs),
     /// Unlink the card from health insurance: the holder, with card and PIN (no token).
     Unlink(UnlinkArgs),
+    /// Withdraw every consent given at readers that is still in force: the holder, with card
+    /// and PIN (no token).
+    WithdrawConsents(UnlinkArgs),
     /// Show the card holder's own access log: who looked at their data, and when (no token:
     /// the card is the credential).
     AccessLog(AccessLogArgs),
@@ -159,6 +162,10 @@ pub enum Consent {
     Checkups,
     Diagnosis,
     Surgery,
+    /// The high-cost limit certificate (限度額適用認定証) in the answer.
+    LimitCertificate,
+    /// The specific-disease certificates (特定疾病療養受療証) in the answer.
+    SpecificDiseases,
 }
 
 /// Accepts `YYYY-MM-DD` with a plausible month and day.

@@ -112,3 +112,33 @@ pub fn run_unlink(args: &UnlinkArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// The holder withdraws the consents they gave at readers (card and PIN, no token).
+pub fn run_withdraw_consents(args: &UnlinkArgs) -> Result<(), Failure> {
+    let client =
+        ServerClient::for_card_holder(&args.server, Duration::from_secs(args.server_timeout));
+    let origin = client.origin()?;
+    let bound = Binding {
+        purpose: Purpose::WithdrawConsents,
+        origin: &origin,
+        consents: None,
+    };
+    let signed = sign_challenge(
+        args.reader.as_deref(),
+        args.timeout,
+        args.pin_stdin,
+        &bound,
+        || client.self_challenge(),
+    )?;
+    let proof = SelfProof::new(&signed.certificate, &signed.challenge, &signed.signature);
+    let answer = client.withdraw_consents(&proof)?;
+    if args.json {
+        println!("{answer:#}");
+    } else {
+        println!(
+            "Consents withdrawn: {}.",
+            answer["withdrawn"].as_u64().unwrap_or_default()
+        );
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Link(args) => link::run_link(&args),
         Command::Unlink(args) => link::run_unlink(&args),
+        Command::WithdrawConsents(args) => link::run_withdraw_consents(&args),
         Command::AccessLog(args) => access_log::run(&args),
     };
     match result {
