@@ -27,14 +27,25 @@ pub struct Schemas(BTreeMap<String, Value>);
 pub type SchemaFn = fn(&mut Schemas) -> Value;
 
 /// `{"$ref": "#/components/schemas/<T>"}`, registering `T` and every schema it refers to.
+///
+/// # Panics
+/// Two different schemas under one name (two types of the same name in different modules):
+/// one would silently describe the other's answers.
 pub fn schema<T: ToSchema>(out: &mut Schemas) -> Value {
     let mut refs = Vec::new();
     T::schemas(&mut refs);
-    for (name, schema) in refs {
-        out.0.insert(name, to_json(&schema));
-    }
     let name = T::name().into_owned();
-    out.0.insert(name.clone(), to_json(&T::schema()));
+    refs.push((name.clone(), T::schema()));
+    for (name, schema) in refs {
+        let schema = to_json(&schema);
+        if let Some(known) = out.0.get(&name) {
+            assert!(
+                *known == schema,
+                "two different schemas are named {name}: rename one of the types"
+            );
+        }
+        out.0.insert(name, schema);
+    }
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 

@@ -65,7 +65,7 @@ pub async fn register(
     let client = state.pool.get().await.map_err(anyhow::Error::new)?;
     let registered =
         crate::store::reference::register(&client, party.id, &entries, state.clock.now()).await?;
-    Ok(HttpResponse::Ok().json(Registered { registered }))
+    Ok(HttpResponse::Ok().json(ReferenceNumbersRegistered { registered }))
 }
 
 fn entry(item: &serde_json::Value) -> Result<(Key, String), ClientError> {
@@ -106,7 +106,7 @@ fn entry(item: &serde_json::Value) -> Result<(Key, String), ClientError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "describes what register reads")]
-struct Entry {
+struct ReferenceEntry {
     #[schema(pattern = "^([0-9]{6}|[0-9]{8})$")]
     insurer_number: String,
     #[schema(max_length = 38)]
@@ -124,14 +124,14 @@ struct Entry {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[expect(dead_code, reason = "describes what register reads")]
-struct Entries {
+struct ReferenceEntries {
     #[schema(min_items = 1, max_items = 10000)]
-    entries: Vec<Entry>,
+    entries: Vec<ReferenceEntry>,
 }
 
 /// How many entries were registered or replaced.
 #[derive(Serialize, ToSchema)]
-struct Registered {
+struct ReferenceNumbersRegistered {
     registered: u64,
 }
 
@@ -143,11 +143,11 @@ pub const REGISTER_DOC: Doc = Doc {
         (`entries[3].number`). A key registered again gets the new number. The caller's \
         eligibility answers (single, batch, card) then carry `reference_number` for the key; no \
         other party sees it. Body at most 2 MiB.",
-    body: Body::Json(schema::<Entries>),
+    body: Body::Json(schema::<ReferenceEntries>),
     replies: &[Reply {
         status: 200,
         description: "Registered.",
-        content: Content::Json(schema::<Registered>),
+        content: Content::Json(schema::<ReferenceNumbersRegistered>),
     }],
     codes: &[Code::QueryNotObject],
     fields: &[

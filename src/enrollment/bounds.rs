@@ -5,7 +5,7 @@
 
 use std::io::{self, Read};
 
-/// Longest record, in bytes. A real line (31 columns, free text at most 100 characters) is far
+/// Longest record, in bytes. A real line (35 columns, free text at most 100 characters) is far
 /// shorter; this only bounds what a broken or hostile file can make the reader hold.
 pub const RECORD_MAX: usize = 64 * 1024;
 

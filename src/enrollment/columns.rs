@@ -7,7 +7,7 @@ pub use crate::domain::enrolment_columns::{Col, ALL, ATTRIBUTES};
 /// Where each known column sits in the file's records.
 #[derive(Debug)]
 pub struct Layout {
-    positions: [Option<usize>; 31],
+    positions: [Option<usize>; ALL.len()],
 }
 
 impl Layout {
@@ -18,7 +18,7 @@ impl Layout {
     pub fn from_header<'a>(
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, Vec<LineError>> {
-        let mut positions = [None; 31];
+        let mut positions = [None; ALL.len()];
         let mut errors = Vec::new();
         for (i, raw) in names.into_iter().enumerate() {
             let name = raw.trim_start_matches('\u{feff}').trim();

@@ -423,7 +423,7 @@ mod tests {
             line.contains("\t12\t3456\t01\t"),
             "symbol folded to half-width: {line}"
         );
-        assert_eq!(line.matches('\t').count(), 31);
+        assert_eq!(line.matches('\t').count(), 35);
         assert!(line.contains("\t1980-04-01\t"), "{line}");
     }
 

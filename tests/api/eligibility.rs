@@ -149,8 +149,13 @@ async fn an_update_changes_the_answer_only_from_its_effective_date() {
         ]);
     app.load(&csv.build()).await;
     let token = app.party(Role::Facility, &[]).await;
-    let (_, before) = ask(&app, &token, query("1980-04-01", "2025-12-31")).await;
-    let (_, after) = ask(&app, &token, query("1980-04-01", "2026-01-01")).await;
+    // The facility states the patient's consent to show the limit certificate.
+    let consented = |mut q: serde_json::Value| {
+        q["limit_certificate_consent"] = true.into();
+        q
+    };
+    let (_, before) = ask(&app, &token, consented(query("1980-04-01", "2025-12-31"))).await;
+    let (_, after) = ask(&app, &token, consented(query("1980-04-01", "2026-01-01"))).await;
     assert_eq!(before["coverage"]["copay_ratio"], "030");
     assert!(before["coverage"]["limit_certificate"].is_null());
     assert_eq!(after["coverage"]["copay_ratio"], "020");

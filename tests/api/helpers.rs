@@ -50,6 +50,8 @@ pub struct TestApp {
     pub audit: onshi::audit::AuditLog,
     pub http: reqwest::Client,
     pub proxy: Option<DbProxy>,
+    /// The server's clock: a test moves it forward to let hours pass.
+    pub clock: onshi::clock::Clock,
 }
 
 /// The role the server connects as; `spawn_app` lets it log in (the migrations create it without).
@@ -179,7 +181,10 @@ async fn spawn_on(
     settings.audit.key_file = Some(audit_key_file.clone());
     settings.audit.witness_dir = Some(witness_dir.clone());
     configure(&mut settings);
-    let app = Application::build(&settings).await.expect("the app builds");
+    let clock = onshi::clock::Clock::system();
+    let app = Application::build_with_clock(&settings, clock.clone())
+        .await
+        .expect("the app builds");
     let audit = app.audit();
     let scheme = if settings.tls.cert_file.is_some() {
         "https"
@@ -199,6 +204,7 @@ async fn spawn_on(
         witness_dir,
         audit,
         http: reqwest::Client::new(),
+        clock,
         proxy,
     }
 }
@@ -391,7 +397,7 @@ pub struct Csv {
     lines: Vec<String>,
 }
 
-pub const HEADER: &str = "change,individual_number,insurer_number,insurer_name,symbol,number,branch,card_classification,relationship,insured_name,name,name_kana,sex,birth_date,postcode,address,acquired_on,lost_on,loss_reason,effective_on,copay_ratio,card_issued_on,card_valid_from,card_valid_to,elderly_copay_ratio,elderly_valid_from,elderly_valid_to,limit_classification,limit_category,limit_valid_from,limit_valid_to";
+pub const HEADER: &str = "change,individual_number,insurer_number,insurer_name,symbol,number,branch,card_classification,relationship,insured_name,name,name_kana,sex,birth_date,postcode,address,acquired_on,lost_on,loss_reason,effective_on,copay_ratio,card_issued_on,card_valid_from,card_valid_to,elderly_copay_ratio,elderly_valid_from,elderly_valid_to,limit_classification,limit_category,limit_valid_from,limit_valid_to,specific_disease,specific_disease_valid_from,specific_disease_valid_to,specific_disease_self_pay";
 
 impl Csv {
     pub fn new() -> Self {
@@ -402,6 +408,12 @@ impl Csv {
 
     /// A line with the given columns set and the others empty.
     pub fn row(mut self, cells: &[(&str, &str)]) -> Self {
+        for (column, _) in cells {
+            assert!(
+                HEADER.split(',').any(|c| c == *column),
+                "{column} is not a column of HEADER"
+            );
+        }
         let line: Vec<String> = HEADER
             .split(',')
             .map(|col| {
@@ -423,8 +435,20 @@ impl Csv {
         birth: &str,
         acquired: &str,
     ) -> Self {
+        self.acquire_with(person, key, birth, acquired, &[])
+    }
+
+    /// [`Csv::acquire`] with more columns set.
+    pub fn acquire_with(
+        self,
+        person: u64,
+        key: (&str, &str, &str, &str),
+        birth: &str,
+        acquired: &str,
+        more: &[(&str, &str)],
+    ) -> Self {
         let mn = my_number(person);
-        self.row(&[
+        let mut cells = vec![
             ("change", "acquire"),
             ("individual_number", &mn),
             ("insurer_number", key.0),
@@ -444,7 +468,9 @@ impl Csv {
             ("acquired_on", acquired),
             ("copay_ratio", "030"),
             ("card_valid_from", acquired),
-        ])
+        ];
+        cells.extend_from_slice(more);
+        self.row(&cells)
     }
 
     pub fn lose(self, key: (&str, &str, &str, &str), lost: &str, reason: &str) -> Self {

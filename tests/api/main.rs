@@ -1,6 +1,7 @@
 //! Integration tests: the real server, over HTTP, against a real PostgreSQL.
 
 mod access_log;
+mod answer_details;
 mod audit;
 mod bad_input;
 mod batch;

@@ -75,12 +75,8 @@ async fn check(app: &TestApp, facility: &str, person: &Issued) -> (u16, Value) {
 
 async fn post_without_token(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
     let response = app
-        .http
-        .post(format!("{}{path}", app.address))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+        .send(app.http.post(format!("{}{path}", app.address)).json(body))
+        .await;
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
