@@ -27,6 +27,7 @@ pub mod enrollment;
 pub mod health_id;
 pub mod link_key;
 pub mod parties;
+pub mod public_expense;
 pub mod secret_file;
 pub mod startup;
 pub use onshi_store as store;

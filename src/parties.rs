@@ -10,7 +10,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::domain::{CertFingerprint, FacilityCode, FacilityKind, Fault, InsurerNumber, PartyId};
+use crate::domain::{
+    CertFingerprint, FacilityCode, FacilityKind, Fault, InsurerNumber, PartyId,
+    PublicExpensePayerNumber,
+};
 
 pub use crate::domain::Role;
 
@@ -22,6 +25,8 @@ pub struct Party {
     pub facility_code: Option<String>,
     /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
     pub insurer_numbers: BTreeSet<String>,
+    /// The 公費負担者番号s a payer owns; empty for other roles.
+    pub payer_numbers: BTreeSet<String>,
     /// The TLS client certificates the party must present one of; empty: the token alone.
     pub certificates: Vec<CertFingerprint>,
 }
@@ -33,6 +38,7 @@ impl From<crate::store::parties::PartyRow> for Party {
             role: row.role,
             facility_code: row.facility_code,
             insurer_numbers: row.insurer_numbers,
+            payer_numbers: row.payer_numbers,
             certificates: row.certificates,
         }
     }
@@ -54,7 +60,7 @@ impl Party {
                 .is_some_and(|code| {
                     matches!(code.kind(), FacilityKind::Medical | FacilityKind::Dental)
                 }),
-            Role::Insurer | Role::Admin => false,
+            Role::Insurer | Role::Payer | Role::Admin => false,
         }
     }
 
@@ -66,6 +72,7 @@ impl Party {
             role: Role::Claims,
             facility_code: None,
             insurer_numbers: BTreeSet::new(),
+            payer_numbers: BTreeSet::new(),
             certificates: Vec::new(),
         }
     }
@@ -82,6 +89,8 @@ pub struct NewParty {
     pub name: Option<String>,
     pub facility_code: Option<FacilityCode>,
     pub insurer_numbers: Vec<InsurerNumber>,
+    /// The 公費負担者番号s of a payer.
+    pub payer_numbers: Vec<PublicExpensePayerNumber>,
     /// When the token stops working; `None` for no expiry.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Client certificates bound to the token (see [`crate::tls`]); empty for none.
@@ -141,7 +150,25 @@ impl NewParty {
                 "A facility code is required for a facility and only for a facility.".into(),
             ));
         }
-        let insurer_numbers = insurer_numbers
+        // A payer's numbers are 公費負担者番号s, given where an insurer gives its insurer numbers.
+        let (owned, payer_numbers) = if role == Role::Payer {
+            let payer_numbers = insurer_numbers
+                .iter()
+                .map(|n| PublicExpensePayerNumber::parse(n))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| fail("payer_numbers", ("payer_number", e.kind), e.message.into()))?;
+            if payer_numbers.is_empty() {
+                return Err(fail(
+                    "payer_numbers",
+                    ("payer_numbers", Fault::Required),
+                    "A payer needs the 公費負担者番号s it owns.".into(),
+                ));
+            }
+            (&[][..], payer_numbers)
+        } else {
+            (insurer_numbers, Vec::new())
+        };
+        let insurer_numbers = owned
             .iter()
             .map(|n| InsurerNumber::parse(n))
             .collect::<Result<Vec<_>, _>>()
@@ -152,7 +179,7 @@ impl NewParty {
                     e.message.into(),
                 )
             })?;
-        if (role == Role::Insurer) == insurer_numbers.is_empty() {
+        if role != Role::Payer && (role == Role::Insurer) == insurer_numbers.is_empty() {
             return Err(fail(
                 "insurer_numbers",
                 ("insurer_numbers", Fault::Required),
@@ -192,6 +219,7 @@ impl NewParty {
             name,
             facility_code,
             insurer_numbers,
+            payer_numbers,
             expires_at: expires_in_days
                 .map(|days| chrono::Utc::now() + chrono::Duration::days(i64::from(days))),
             client_certificates,
@@ -242,6 +270,7 @@ impl NewParty {
             name: self.name.as_deref(),
             facility_code: self.facility_code.as_ref(),
             insurer_numbers: &self.insurer_numbers,
+            payer_numbers: &self.payer_numbers,
             expires_at: self.expires_at,
             client_certificates: &self.client_certificates,
         }

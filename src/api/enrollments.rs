@@ -314,7 +314,7 @@ fn report_response(report: &Report) -> HttpResponse {
     }
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<String, ClientError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<String, ClientError> {
     let error = |code: Code, message: &'static str| ClientError::new(code, message);
     let Some(value) = req.headers().get("Idempotency-Key") else {
         return Err(error(

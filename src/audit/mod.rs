@@ -49,6 +49,8 @@ pub enum DisclosureKind {
     EligibilityByNumber,
     EligibilityBatch,
     EligibilityCard,
+    /// A check of 医療扶助 by its payer and recipient numbers.
+    EligibilityAssistance,
     HealthIdIssue,
     HealthIdResolve,
     /// A person read their own access log, proving themselves with their card.
@@ -67,6 +69,7 @@ impl DisclosureKind {
             DisclosureKind::EligibilityByNumber => "eligibility.number",
             DisclosureKind::EligibilityBatch => "eligibility.batch",
             DisclosureKind::EligibilityCard => "eligibility.card",
+            DisclosureKind::EligibilityAssistance => "eligibility.assistance",
             DisclosureKind::HealthIdIssue => "health_id.issue",
             DisclosureKind::HealthIdResolve => "health_id.resolve",
             DisclosureKind::AccessLogSelf => "access_log.self",

@@ -269,6 +269,14 @@ pub async fn check(
         .await?
         .pop()
         .flatten();
+        answer.public_expenses =
+            crate::store::public_expense::in_force(&client, &[(c.person_id, date_of_care)])
+                .await?
+                .pop()
+                .unwrap_or_default()
+                .iter()
+                .map(Into::into)
+                .collect();
     }
     drop(client);
     audit.record(vec![record]).await?;

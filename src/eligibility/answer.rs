@@ -28,6 +28,9 @@ pub struct Answer {
     /// 24 hours later unless the person withdraws it first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consents: Option<Vec<crate::store::card::ConsentInForce>>,
+    /// The person's 公費 (public expenses) in force on the date of care.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_expenses: Vec<crate::public_expense::PublicExpenseView>,
 }
 
 /// A detail an answer may show only with the patient's consent.
@@ -163,6 +166,7 @@ impl Answer {
             reference_number: None,
             withheld,
             consents: None,
+            public_expenses: Vec::new(),
         }
     }
 }

@@ -166,12 +166,33 @@ pub async fn check(
         records.push(record);
         answers.push(answer);
     }
-    let references = crate::store::reference::of_keys(&client, party_id, &keys)
-        .await
-        .context("reading reference numbers")?;
+    let persons: Vec<(crate::domain::PersonId, NaiveDate)> = queries
+        .iter()
+        .zip(&found)
+        .filter_map(|(query, candidates)| {
+            decide(query.date_of_care, candidates)
+                .1
+                .map(|c| (c.person_id, query.date_of_care))
+        })
+        .collect();
+    // Both in one round trip: the session pipelines the two statements.
+    let (references, expenses) = tokio::try_join!(
+        crate::store::reference::of_keys(&client, party_id, &keys),
+        crate::store::public_expense::in_force(&client, &persons),
+    )
+    .context("reading reference numbers and public expenses")?;
+    let mut expenses = expenses.into_iter();
     drop(client);
     for (answer, reference) in answers.iter_mut().zip(references) {
         answer.reference_number = reference;
+        if answer.coverage.is_some() {
+            answer.public_expenses = expenses
+                .next()
+                .unwrap_or_default()
+                .iter()
+                .map(Into::into)
+                .collect();
+        }
     }
     audit.record(records).await?;
     Ok(answers)

@@ -12,6 +12,9 @@ pub enum Role {
     Claims,
     /// An insurer, loading enrolment for the insurer numbers it owns.
     Insurer,
+    /// A public-expense payer (a municipality or welfare office), loading the 公費 and 医療扶助
+    /// of the 公費負担者番号s it owns.
+    Payer,
     /// An operator of onshi.
     Admin,
 }
@@ -22,6 +25,7 @@ impl Role {
             Role::Facility => "facility",
             Role::Claims => "claims",
             Role::Insurer => "insurer",
+            Role::Payer => "payer",
             Role::Admin => "admin",
         }
     }
@@ -31,6 +35,7 @@ impl Role {
             "facility" => Some(Role::Facility),
             "claims" => Some(Role::Claims),
             "insurer" => Some(Role::Insurer),
+            "payer" => Some(Role::Payer),
             "admin" => Some(Role::Admin),
             _ => None,
         }

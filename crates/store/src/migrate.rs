@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_card_unlink.sql"),
     migration!(11, "0011_audit_lane_seq.sql"),
     migration!(14, "0014_answer_details.sql"),
+    migration!(15, "0015_public_expense.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

@@ -6,7 +6,9 @@ use deadpool_postgres::GenericClient;
 
 use std::collections::BTreeSet;
 
-use onshi_domain::{CertFingerprint, FacilityCode, InsurerNumber, PartyId, Role};
+use onshi_domain::{
+    CertFingerprint, FacilityCode, InsurerNumber, PartyId, PublicExpensePayerNumber, Role,
+};
 
 /// A party to insert.
 #[derive(Debug)]
@@ -15,6 +17,8 @@ pub struct NewPartyRow<'a> {
     pub name: Option<&'a str>,
     pub facility_code: Option<&'a FacilityCode>,
     pub insurer_numbers: &'a [InsurerNumber],
+    /// The 公費負担者番号s a payer owns; empty for other roles.
+    pub payer_numbers: &'a [PublicExpensePayerNumber],
     /// When the token stops working; `None` for no expiry.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Fingerprints of the client certificates bound to the token; empty for none.
@@ -29,6 +33,8 @@ pub struct PartyRow {
     pub facility_code: Option<String>,
     /// The insurer numbers an insurer owns (canonical 8-digit form); empty for other roles.
     pub insurer_numbers: BTreeSet<String>,
+    /// The 公費負担者番号s a payer owns; empty for other roles.
+    pub payer_numbers: BTreeSet<String>,
     /// The TLS client certificates the party must present one of; empty: the token alone.
     pub certificates: Vec<CertFingerprint>,
 }
@@ -72,6 +78,14 @@ pub async fn insert(
         )
         .await?;
     }
+    for number in party.payer_numbers {
+        tx.execute(
+            "insert into party_payers (party_id, payer_number) values ($1, $2)",
+            &[&id, &number.as_str()],
+        )
+        .await
+        .context("registering a payer number (each belongs to one payer)")?;
+    }
     for fingerprint in party.client_certificates {
         tx.execute(
             "insert into party_certificates (party_id, fingerprint) values ($1, $2)
@@ -98,7 +112,8 @@ pub async fn by_token_hash(
         .prepare_cached(
             "select p.id, p.role, p.facility_code,
                     coalesce(array_agg(pi.insurer_number) filter (where pi.insurer_number is not null), '{}'),
-                    array(select pc.fingerprint from party_certificates pc where pc.party_id = p.id)
+                    array(select pc.fingerprint from party_certificates pc where pc.party_id = p.id),
+                    array(select pp.payer_number from party_payers pp where pp.party_id = p.id)
              from parties p left join party_insurers pi on pi.party_id = p.id
              where p.token_hash = $1 and p.revoked_at is null
                and (p.expires_at is null or p.expires_at > now())
@@ -114,11 +129,13 @@ pub async fn by_token_hash(
     let role: &str = row.get(1);
     let insurer_numbers: Vec<String> = row.get(3);
     let fingerprints: Vec<&[u8]> = row.get(4);
+    let payer_numbers: Vec<String> = row.get(5);
     Ok(Some(PartyRow {
         id: row.get(0),
         role: Role::parse(role).context("unknown role in the parties table")?,
         facility_code: row.get(2),
         insurer_numbers: insurer_numbers.into_iter().collect(),
+        payer_numbers: payer_numbers.into_iter().collect(),
         certificates: fingerprints
             .into_iter()
             .map(CertFingerprint::from_stored)
