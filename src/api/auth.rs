@@ -1,6 +1,6 @@
 //! Bearer-token authentication and role checks.
 //!
-//! The token's hash is looked up in `parties`; a hit is cached in memory for
+//! The token's hash is looked up in `parties`; a hit is cached in memory (`moka`, bounded) for
 //! `auth_cache_seconds`. A revocation is announced to every server (`NOTIFY`, see
 //! [`super::limits::sync`]) and drops the party from each cache at once; while a server cannot
 //! hear announcements its cache is not used at all. An expired token stops working within
@@ -9,12 +9,10 @@
 //! cache holds the party with its fingerprints, and the comparison runs on every request. An
 //! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -27,21 +25,28 @@ use crate::domain::PartyId;
 use crate::parties::{Party, Token};
 use crate::tls::PeerCertificate;
 
-/// Entries beyond this make the cache start afresh: a bound, not an eviction policy.
-const CACHE_MAX: usize = 100_000;
+/// The most tokens cached at once; beyond it `moka` evicts the least likely to be used again.
+const CACHE_MAX: u64 = 100_000;
 
 pub struct AuthCache {
-    ttl: Duration,
-    entries: RwLock<HashMap<[u8; 32], (Party, Instant)>>,
+    /// `None`: a time to live of zero, nothing is cached.
+    entries: Option<moka::sync::Cache<[u8; 32], Party>>,
     /// Whether this server hears revocations now; until it does, the cache is not trusted.
     live: AtomicBool,
 }
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
+        let entries = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(CACHE_MAX)
+                .time_to_live(ttl)
+                // For `forget_party`: a revoked party's entries are never returned again.
+                .support_invalidation_closures()
+                .build()
+        });
         AuthCache {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
+            entries,
             live: AtomicBool::new(false),
         }
     }
@@ -55,40 +60,39 @@ impl AuthCache {
     }
 
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
     }
 
-    /// Drops every cached token of the party (it was revoked).
+    /// Drops every cached token of the party (it was revoked): from now on none of them is
+    /// answered from the cache, whenever `moka` gets round to removing them.
     pub fn forget_party(&self, party_id: PartyId) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (party, _)| party.id != party_id);
+        if let Some(entries) = &self.entries {
+            if entries
+                .invalidate_entries_if(move |_, party| party.id == party_id)
+                .is_err()
+            {
+                // Only without invalidation closures, which the builder enables.
+                entries.invalidate_all();
+            }
+        }
     }
 
     fn get(&self, hash: &[u8; 32]) -> Option<Party> {
         if !self.live.load(Ordering::SeqCst) {
             return None;
         }
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(party, _)| party.clone())
+        self.entries.as_ref()?.get(hash)
     }
 
     fn put(&self, hash: [u8; 32], party: Party) {
-        if self.ttl.is_zero() || !self.live.load(Ordering::SeqCst) {
+        if !self.live.load(Ordering::SeqCst) {
             return;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
+        if let Some(entries) = &self.entries {
+            entries.insert(hash, party);
         }
-        entries.insert(hash, (party, Instant::now()));
     }
 }
 

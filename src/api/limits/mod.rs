@@ -127,7 +127,7 @@ impl Limits {
             leases: Mutex::new(HashMap::new()),
             flagged: RwLock::new(HashSet::new()),
             watch: Watch::new(settings.enumeration_misses),
-            addresses: AddressBuckets::new(rate, burst),
+            addresses: AddressBuckets::new(settings.rate_per_second, settings.rate_burst.max(1)),
             proxies: settings.trusted_proxies.clone(),
         }
     }
