@@ -58,7 +58,7 @@
 
 pub mod layers;
 
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,7 +89,7 @@ pub struct Settings {
     pub audit_batch_max: NonZeroUsize,
     pub audit_writers: NonZeroUsize,
     pub rate_per_second: u32,
-    pub rate_burst: u32,
+    pub rate_burst: NonZeroU32,
     pub enumeration_misses: u32,
     #[serde(deserialize_with = "seconds")]
     pub enumeration_cooloff_seconds: Duration,
@@ -151,7 +151,7 @@ impl Default for Settings {
             audit_batch_max: count(4096),
             audit_writers: count(4),
             rate_per_second: 50,
-            rate_burst: 100,
+            rate_burst: NonZeroU32::new(100).expect("not zero"),
             enumeration_misses: 50,
             enumeration_cooloff_seconds: Duration::from_secs(300),
             daily_quota: 0,
@@ -283,6 +283,10 @@ impl Settings {
     /// The first setting out of its range.
     pub fn validate(&self) -> anyhow::Result<()> {
         let at_least_a_second = [
+            (
+                "enumeration_cooloff_seconds",
+                self.enumeration_cooloff_seconds,
+            ),
             ("upload_deadline_seconds", self.upload_deadline_seconds),
             ("upload_idle_seconds", self.upload_idle_seconds),
             ("trust_reload_seconds", self.trust_reload_seconds),

@@ -80,8 +80,8 @@ impl Application {
         let reload = settings.trust_reload_seconds;
         let audit = AuditLog::start(
             &connector,
-            settings.audit_writers.get(),
-            settings.audit_batch_max.get(),
+            settings.audit_writers,
+            settings.audit_batch_max,
             chain,
         )?;
         let state = web::Data::new(AppState {
@@ -115,8 +115,8 @@ impl Application {
             origin,
             upload_idle: settings.upload_idle_seconds,
             uploads: UploadGate::new(
-                settings.upload_concurrency.get(),
-                settings.upload_per_party.get(),
+                settings.upload_concurrency,
+                settings.upload_per_party,
                 settings.upload_wait_seconds,
                 settings.upload_deadline_seconds,
                 settings.upload_max_bytes.get(),

@@ -46,7 +46,7 @@ async fn post(
 async fn a_party_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 3;
+        s.rate_burst = std::num::NonZeroU32::new(3).unwrap();
     })
     .await;
     let noisy = app.party(Role::Facility, &[]).await;
@@ -74,7 +74,7 @@ async fn a_party_over_its_rate_gets_429_with_retry_after_and_others_are_unaffect
 async fn a_batch_costs_one_token_per_query() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 10;
+        s.rate_burst = std::num::NonZeroU32::new(10).unwrap();
     })
     .await;
     let claims = app.party(Role::Claims, &[]).await;
@@ -114,13 +114,13 @@ async fn a_batch_costs_one_token_per_query() {
 async fn rate_and_quota_hold_across_two_servers() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 4;
+        s.rate_burst = std::num::NonZeroU32::new(4).unwrap();
     })
     .await;
     let second = app
         .another_server(|s| {
             s.rate_per_second = 1;
-            s.rate_burst = 4;
+            s.rate_burst = std::num::NonZeroU32::new(4).unwrap();
         })
         .await;
     let desk = app.party(Role::Facility, &[]).await;
@@ -349,7 +349,7 @@ async fn a_revoked_token_stops_on_every_server_at_once() {
 async fn token_less_routes_are_limited_by_the_forwarded_client_only_behind_a_trusted_proxy() {
     let limited = |s: &mut onshi::config::Settings| {
         s.rate_per_second = 1;
-        s.rate_burst = 1;
+        s.rate_burst = std::num::NonZeroU32::new(1).unwrap();
     };
     let app = spawn_app_with(|s| {
         limited(s);

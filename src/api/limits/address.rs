@@ -86,17 +86,16 @@ pub struct AddressBuckets<C: Clock = DefaultClock> {
 }
 
 impl AddressBuckets {
-    /// Buckets of `burst` (at least 1) refilled at `rate` a second; a rate of 0 limits nothing.
-    pub fn new(rate: u32, burst: u32) -> Self {
+    /// Buckets of `burst` refilled at `rate` a second; a rate of 0 limits nothing.
+    pub fn new(rate: u32, burst: NonZeroU32) -> Self {
         Self::with_clock(rate, burst, ADDRESSES_MAX, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> AddressBuckets<C> {
-    fn with_clock(rate: u32, burst: u32, max: usize, clock: C) -> Self {
+    fn with_clock(rate: u32, burst: NonZeroU32, max: usize, clock: C) -> Self {
         let limiter = NonZeroU32::new(rate).map(|rate| {
-            let quota = Quota::per_second(rate)
-                .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+            let quota = Quota::per_second(rate).allow_burst(burst);
             let map = Arc::new(DashMapStateStore::default());
             let limiter = RateLimiter::new(quota, SharedStore(map.clone()), clock.clone());
             (limiter, map)
@@ -238,6 +237,7 @@ mod tests {
         max: usize,
     ) -> (AddressBuckets<FakeRelativeClock>, FakeRelativeClock) {
         let clock = FakeRelativeClock::default();
+        let burst = NonZeroU32::new(burst).unwrap();
         (
             AddressBuckets::with_clock(rate, burst, max, clock.clone()),
             clock,
