@@ -238,3 +238,49 @@ fn require_bound_certificate(
          certificate registered for it (ask your operator which one, or to register a new one).",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::parties::Role;
+
+    fn party(id: i64) -> Party {
+        Party {
+            id: PartyId::new(id),
+            role: Role::Facility,
+            facility_code: None,
+            insurer_numbers: BTreeSet::new(),
+            certificates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_cache_answers_only_while_live_and_forgets_a_revoked_party() {
+        let cache = AuthCache::new(Duration::from_secs(3_600));
+        cache.put([1; 32], party(1));
+        assert!(cache.get(&[1; 32]).is_none(), "not live: nothing is cached");
+        cache.set_live(true);
+        cache.put([1; 32], party(1));
+        cache.put([2; 32], party(1));
+        cache.put([3; 32], party(2));
+        assert_eq!(cache.get(&[1; 32]).map(|p| p.id), Some(PartyId::new(1)));
+        cache.forget_party(PartyId::new(1));
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[2; 32]).is_none());
+        assert_eq!(cache.get(&[3; 32]).map(|p| p.id), Some(PartyId::new(2)));
+        // Going deaf to revocations empties the cache.
+        cache.set_live(false);
+        cache.set_live(true);
+        assert!(cache.get(&[3; 32]).is_none());
+    }
+
+    #[test]
+    fn a_time_to_live_of_zero_caches_nothing() {
+        let cache = AuthCache::new(Duration::ZERO);
+        cache.set_live(true);
+        cache.put([1; 32], party(1));
+        assert!(cache.get(&[1; 32]).is_none());
+    }
+}
