@@ -1,9 +1,9 @@
 //! The layers under [`super::Settings`]: the environment as a figment provider, the value types
 //! that are checked as they are read, and errors that name the setting at fault.
 //!
-//! Every environment value enters as text (figment's own `Env` would read `ONSHI_PKCS11_TOKEN_LABEL=1234`
-//! as a number and a key of decimal digits as a float); the typed fields read numbers from it when
-//! the settings are extracted.
+//! Every environment value enters as text (figment's own `Env` would read
+//! `ONSHI_PKCS11_TOKEN_LABEL=1234` as a number and a key of decimal digits as a float); the typed
+//! fields read numbers from it when the settings are extracted.
 
 use std::fmt;
 use std::time::Duration;
