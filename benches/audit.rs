@@ -40,8 +40,9 @@ fn audit(c: &mut Criterion) {
     group.bench_function("lane_key_file", |b| {
         b.iter(|| file_key.lane_key(black_box(3), black_box(99)))
     });
-    let mut token = KeySettings::default();
-    token.apply_env(&|name| std::env::var(name).ok());
+    let token: KeySettings = onshi::config::Settings::load()
+        .expect("the settings in the environment are valid")
+        .health_id;
     if token.pkcs11_module.is_some() {
         let audit = AuditSettings::default();
         let token_key = audit

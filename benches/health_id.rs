@@ -65,8 +65,9 @@ fn health_id(c: &mut Criterion) {
     });
     group.bench_function("derive_and_encode", |b| b.iter(|| derive(black_box(&key))));
 
-    let mut settings = KeySettings::default();
-    settings.apply_env(&|name| std::env::var(name).ok());
+    let settings: KeySettings = onshi::config::Settings::load()
+        .expect("the settings in the environment are valid")
+        .health_id;
     let token = if settings.pkcs11_module.is_some() {
         let source = settings
             .open()

@@ -6,6 +6,7 @@
 //! | `database_url` | `DATABASE_URL` or `ONSHI_DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/onshi` |
 //! | `pool_size` | `ONSHI_POOL_SIZE` | 16 |
 //! | `link_key_file` | `ONSHI_LINK_KEY_FILE` | none; `ONSHI_LINK_KEY` (hex) may be used instead |
+//! | `link_key` | `ONSHI_LINK_KEY` (hex; environment only, removed once read) | none |
 //! | `log_format` | `ONSHI_LOG_FORMAT` (`text` or `json`) | `text` |
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
@@ -27,6 +28,7 @@
 //! | `challenge_seconds` | `ONSHI_CHALLENGE_SECONDS` | 120 |
 //! | `upload_idle_seconds` | `ONSHI_UPLOAD_IDLE_SECONDS` (longest pause inside an enrolment upload) | 60 |
 //! | `health_id.key_file` | `ONSHI_HEALTH_ID_KEY_FILE` (hex master key, development) | none; `ONSHI_HEALTH_ID_KEY` (hex) may be used instead |
+//! | `health_id.key` | `ONSHI_HEALTH_ID_KEY` (hex; environment only, removed once read) | none |
 //! | `health_id.pkcs11_module` | `ONSHI_PKCS11_MODULE` (when set, the token is used) | none |
 //! | `health_id.pkcs11_token_label` | `ONSHI_PKCS11_TOKEN_LABEL` | none |
 //! | `health_id.pkcs11_pin_file` | `ONSHI_PKCS11_PIN_FILE` | none |
@@ -45,45 +47,71 @@
 //! | `audit.witness_dir` | `ONSHI_AUDIT_WITNESS_DIR` (the append-only checkpoint directory) | none: `serve` refuses to start |
 //! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
 //!
-//! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present.
-//! Secrets (the link key) are read from a file or the environment and never logged: [`Settings`]
-//! holds only the key file's path, and `Debug` of the database URL hides its password.
+//! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present;
+//! the environment names are those of the table ([`layers::VARIABLES`]). Every value is checked
+//! as it is read: durations, counts that cannot be zero, the listen address and the trusted
+//! proxies have types of their own, and a value out of its range is refused at start with the
+//! setting's name and why, never clamped. The secrets (`ONSHI_LINK_KEY`, `ONSHI_HEALTH_ID_KEY`)
+//! come through the same layers, from the environment only, are held as [`SecretString`]s that
+//! `Debug` does not show, and are removed from the process environment once read; `Debug` of
+//! the database URLs hides their passwords.
 
+pub mod layers;
+
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use figment::providers::{Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::api::limits::address::TrustedProxies;
 use crate::domain::LinkKey;
+pub use layers::ListenAddress;
+use layers::{seconds, Environment};
 
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub listen: String,
+    pub listen: ListenAddress,
     pub database_url: String,
-    pub pool_size: usize,
+    pub pool_size: NonZeroUsize,
     pub link_key_file: Option<PathBuf>,
+    /// `ONSHI_LINK_KEY` (hex), when no key file or token label is set.
+    pub link_key: Option<SecretString>,
     pub log_format: LogFormat,
-    pub auth_cache_seconds: u64,
-    pub audit_batch_max: usize,
-    pub audit_writers: usize,
+    /// Zero: no cache.
+    #[serde(deserialize_with = "seconds")]
+    pub auth_cache_seconds: Duration,
+    pub audit_batch_max: NonZeroUsize,
+    pub audit_writers: NonZeroUsize,
     pub rate_per_second: u32,
-    pub rate_burst: u32,
+    pub rate_burst: NonZeroU32,
     pub enumeration_misses: u32,
-    pub enumeration_cooloff_seconds: u64,
+    #[serde(deserialize_with = "seconds")]
+    pub enumeration_cooloff_seconds: Duration,
     pub daily_quota: u64,
-    pub trusted_proxies: Vec<String>,
-    pub upload_concurrency: usize,
-    pub upload_per_party: usize,
-    pub upload_wait_seconds: u64,
-    pub upload_deadline_seconds: u64,
-    pub upload_max_bytes: u64,
+    pub trusted_proxies: TrustedProxies,
+    pub upload_concurrency: NonZeroUsize,
+    pub upload_per_party: NonZeroUsize,
+    #[serde(deserialize_with = "seconds")]
+    pub upload_wait_seconds: Duration,
+    #[serde(deserialize_with = "seconds")]
+    pub upload_deadline_seconds: Duration,
+    pub upload_max_bytes: NonZeroU64,
     pub jpki_trust_dir: Option<PathBuf>,
     pub jpki_crl_dir: Option<PathBuf>,
-    pub trust_reload_seconds: u64,
-    pub challenge_seconds: u64,
-    pub upload_idle_seconds: u64,
-    pub crl_grace_seconds: u64,
+    #[serde(deserialize_with = "seconds")]
+    pub trust_reload_seconds: Duration,
+    #[serde(deserialize_with = "seconds")]
+    pub challenge_seconds: Duration,
+    #[serde(deserialize_with = "seconds")]
+    pub upload_idle_seconds: Duration,
+    #[serde(deserialize_with = "seconds")]
+    pub crl_grace_seconds: Duration,
     pub card_surface_trust_dir: Option<PathBuf>,
     pub public_origin: Option<String>,
     pub health_id: crate::health_id::keys::KeySettings,
@@ -100,34 +128,45 @@ pub enum LogFormat {
     Json,
 }
 
+/// A count the defaults know is not zero.
+const fn count(n: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(n) {
+        Some(n) => n,
+        None => panic!("a default count is zero"),
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080"
+                .parse()
+                .expect("the default listen address is well formed"),
             database_url: "postgres://postgres@127.0.0.1:5432/onshi".into(),
-            pool_size: 16,
+            pool_size: count(16),
             link_key_file: None,
+            link_key: None,
             log_format: LogFormat::Text,
-            auth_cache_seconds: 30,
-            audit_batch_max: 4096,
-            audit_writers: 4,
+            auth_cache_seconds: Duration::from_secs(30),
+            audit_batch_max: count(4096),
+            audit_writers: count(4),
             rate_per_second: 50,
-            rate_burst: 100,
+            rate_burst: NonZeroU32::new(100).expect("not zero"),
             enumeration_misses: 50,
-            enumeration_cooloff_seconds: 300,
+            enumeration_cooloff_seconds: Duration::from_secs(300),
             daily_quota: 0,
-            trusted_proxies: Vec::new(),
-            upload_concurrency: 4,
-            upload_per_party: 1,
-            upload_wait_seconds: 30,
-            upload_deadline_seconds: 3600,
-            upload_max_bytes: 4 << 30,
+            trusted_proxies: TrustedProxies::default(),
+            upload_concurrency: count(4),
+            upload_per_party: count(1),
+            upload_wait_seconds: Duration::from_secs(30),
+            upload_deadline_seconds: Duration::from_secs(3600),
+            upload_max_bytes: NonZeroU64::MIN.saturating_add((4 << 30) - 1),
             jpki_trust_dir: None,
             jpki_crl_dir: None,
-            trust_reload_seconds: 300,
-            challenge_seconds: 120,
-            upload_idle_seconds: 60,
-            crl_grace_seconds: 0,
+            trust_reload_seconds: Duration::from_secs(300),
+            challenge_seconds: Duration::from_secs(120),
+            upload_idle_seconds: Duration::from_secs(60),
+            crl_grace_seconds: Duration::ZERO,
             card_surface_trust_dir: None,
             public_origin: None,
             health_id: Default::default(),
@@ -146,6 +185,7 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &redact_password(&self.database_url))
             .field("pool_size", &self.pool_size)
             .field("link_key_file", &self.link_key_file)
+            .field("link_key", &self.link_key)
             .field("log_format", &self.log_format)
             .field("auth_cache_seconds", &self.auth_cache_seconds)
             .field("audit_batch_max", &self.audit_batch_max)
@@ -184,25 +224,12 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// Overrides `field` with the environment variable `name` when it is set.
-fn number<T: std::str::FromStr>(
-    env: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    field: &mut T,
-) -> anyhow::Result<()> {
-    if let Some(v) = env(name) {
-        *field = v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name} must be a number"))?;
-    }
-    Ok(())
-}
-
 impl Settings {
-    /// Loads the layers from the process environment.
+    /// Loads the layers from the process environment, then removes the secrets' variables from
+    /// it, so that no child process or later reader finds them there.
     ///
     /// # Errors
-    /// A config file that does not parse, or an environment value of the wrong type.
+    /// A config file that does not parse, or a value of the wrong type or out of its range.
     pub fn load() -> anyhow::Result<Self> {
         let file = std::env::var_os("ONSHI_CONFIG")
             .map(PathBuf::from)
@@ -210,10 +237,19 @@ impl Settings {
                 let default = PathBuf::from("onshi.toml");
                 default.exists().then_some(default)
             });
-        Self::load_from(file.as_deref(), |name| std::env::var(name).ok())
+        let settings = Self::load_from(file.as_deref(), |name| std::env::var(name).ok());
+        for (path, names) in layers::VARIABLES {
+            if layers::SECRETS.contains(path) {
+                for name in *names {
+                    std::env::remove_var(name);
+                }
+            }
+        }
+        settings
     }
 
-    /// Loads the layers with an explicit file and environment (what [`Settings::load`] uses).
+    /// Loads the layers with an explicit file and environment (what [`Settings::load`] uses):
+    /// the defaults, then the file, then the environment, each over the one before.
     ///
     /// # Errors
     /// As [`Settings::load`].
@@ -221,193 +257,48 @@ impl Settings {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
-        let mut settings = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("parsing config file {}", path.display()))?
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+            // Checked before any value is read, so that no message can quote a secret's value.
+            for secret in layers::SECRETS {
+                anyhow::ensure!(
+                    figment.find_value(secret).is_err(),
+                    "{secret} cannot be set in the config file (which is not kept as a \
+                     key file is): set {} or the key file setting",
+                    layers::variables_of(secret).unwrap_or_default()
+                );
             }
-            None => Settings::default(),
-        };
-        if let Some(v) = env("ONSHI_LISTEN") {
-            settings.listen = v;
         }
-        if let Some(v) = env("ONSHI_DATABASE_URL").or_else(|| env("DATABASE_URL")) {
-            settings.database_url = v;
-        }
-        number(&env, "ONSHI_POOL_SIZE", &mut settings.pool_size)?;
-        if let Some(v) = env("ONSHI_LINK_KEY_FILE") {
-            settings.link_key_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_LOG_FORMAT") {
-            settings.log_format = match v.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => anyhow::bail!("ONSHI_LOG_FORMAT must be text or json"),
-            };
-        }
-        number(
-            &env,
-            "ONSHI_AUTH_CACHE_SECONDS",
-            &mut settings.auth_cache_seconds,
-        )?;
-        number(&env, "ONSHI_AUDIT_BATCH_MAX", &mut settings.audit_batch_max)?;
-        number(&env, "ONSHI_AUDIT_WRITERS", &mut settings.audit_writers)?;
-        number(
-            &env,
-            "ONSHI_UPLOAD_IDLE_SECONDS",
-            &mut settings.upload_idle_seconds,
-        )?;
-        number(&env, "ONSHI_RATE_PER_SECOND", &mut settings.rate_per_second)?;
-        number(&env, "ONSHI_RATE_BURST", &mut settings.rate_burst)?;
-        number(
-            &env,
-            "ONSHI_ENUMERATION_MISSES",
-            &mut settings.enumeration_misses,
-        )?;
-        number(
-            &env,
-            "ONSHI_ENUMERATION_COOLOFF_SECONDS",
-            &mut settings.enumeration_cooloff_seconds,
-        )?;
-        number(&env, "ONSHI_DAILY_QUOTA", &mut settings.daily_quota)?;
-        if let Some(v) = env("ONSHI_TRUSTED_PROXIES") {
-            settings.trusted_proxies = v
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        number(
-            &env,
-            "ONSHI_UPLOAD_CONCURRENCY",
-            &mut settings.upload_concurrency,
-        )?;
-        number(
-            &env,
-            "ONSHI_UPLOAD_PER_PARTY",
-            &mut settings.upload_per_party,
-        )?;
-        number(
-            &env,
-            "ONSHI_UPLOAD_WAIT_SECONDS",
-            &mut settings.upload_wait_seconds,
-        )?;
-        number(
-            &env,
-            "ONSHI_UPLOAD_DEADLINE_SECONDS",
-            &mut settings.upload_deadline_seconds,
-        )?;
-        number(
-            &env,
-            "ONSHI_UPLOAD_MAX_BYTES",
-            &mut settings.upload_max_bytes,
-        )?;
-        if let Some(v) = env("ONSHI_JPKI_TRUST_DIR") {
-            settings.jpki_trust_dir = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_JPKI_CRL_DIR") {
-            settings.jpki_crl_dir = Some(v.into());
-        }
-        number(
-            &env,
-            "ONSHI_TRUST_RELOAD_SECONDS",
-            &mut settings.trust_reload_seconds,
-        )?;
-        number(
-            &env,
-            "ONSHI_CHALLENGE_SECONDS",
-            &mut settings.challenge_seconds,
-        )?;
-        number(
-            &env,
-            "ONSHI_CRL_GRACE_SECONDS",
-            &mut settings.crl_grace_seconds,
-        )?;
-        if let Some(v) = env("ONSHI_CARD_SURFACE_TRUST_DIR") {
-            settings.card_surface_trust_dir = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_PUBLIC_ORIGIN") {
-            settings.public_origin = Some(v);
-        }
-        settings.health_id.apply_env(&env);
-        settings.tls.apply_env(&env);
-        if let Some(v) = env("ONSHI_MIGRATION_DATABASE_URL") {
-            settings.migration_database_url = Some(v);
-        }
-        settings.audit.apply_env(&env)?;
-        if let Some(v) = env("ONSHI_LINK_KEY_PKCS11_LABEL") {
-            settings.link_key_pkcs11_label = Some(v);
-        }
+        let figment = figment.merge(Environment(env));
+        let settings: Settings = figment.extract_lossy().map_err(layers::refused)?;
         settings.validate()?;
         Ok(settings)
     }
 
     /// Refuses values the server cannot run with, naming the setting (and its environment
-    /// variable), rather than clamping them at start.
+    /// variable), rather than clamping them at start: what the types do not already say.
     ///
     /// # Errors
     /// The first setting out of its range.
     pub fn validate(&self) -> anyhow::Result<()> {
-        let at_least_one: [(&str, &str, u64); 11] = [
-            ("pool_size", "ONSHI_POOL_SIZE", self.pool_size as u64),
+        let at_least_a_second = [
             (
-                "audit_writers",
-                "ONSHI_AUDIT_WRITERS",
-                self.audit_writers as u64,
+                "enumeration_cooloff_seconds",
+                self.enumeration_cooloff_seconds,
             ),
-            (
-                "audit_batch_max",
-                "ONSHI_AUDIT_BATCH_MAX",
-                self.audit_batch_max as u64,
-            ),
-            (
-                "upload_concurrency",
-                "ONSHI_UPLOAD_CONCURRENCY",
-                self.upload_concurrency as u64,
-            ),
-            (
-                "upload_per_party",
-                "ONSHI_UPLOAD_PER_PARTY",
-                self.upload_per_party as u64,
-            ),
-            (
-                "upload_deadline_seconds",
-                "ONSHI_UPLOAD_DEADLINE_SECONDS",
-                self.upload_deadline_seconds,
-            ),
-            (
-                "upload_max_bytes",
-                "ONSHI_UPLOAD_MAX_BYTES",
-                self.upload_max_bytes,
-            ),
-            (
-                "upload_idle_seconds",
-                "ONSHI_UPLOAD_IDLE_SECONDS",
-                self.upload_idle_seconds,
-            ),
-            (
-                "trust_reload_seconds",
-                "ONSHI_TRUST_RELOAD_SECONDS",
-                self.trust_reload_seconds,
-            ),
-            (
-                "challenge_seconds",
-                "ONSHI_CHALLENGE_SECONDS",
-                self.challenge_seconds,
-            ),
-            (
-                "audit.checkpoint_seconds",
-                "ONSHI_AUDIT_CHECKPOINT_SECONDS",
-                self.audit.checkpoint_seconds,
-            ),
+            ("upload_deadline_seconds", self.upload_deadline_seconds),
+            ("upload_idle_seconds", self.upload_idle_seconds),
+            ("trust_reload_seconds", self.trust_reload_seconds),
+            ("challenge_seconds", self.challenge_seconds),
+            ("audit.checkpoint_seconds", self.audit.checkpoint_seconds),
         ];
-        for (name, variable, value) in at_least_one {
+        for (name, value) in at_least_a_second {
             anyhow::ensure!(
-                value >= 1,
-                "{name} ({variable}) must be at least 1, not {value}"
+                value >= Duration::from_secs(1),
+                "{name} ({}) must be at least 1, not {}",
+                layers::variables_of(name).unwrap_or_default(),
+                value.as_secs()
             );
         }
         anyhow::ensure!(
@@ -418,27 +309,27 @@ impl Settings {
         );
         // A challenge is answered at the desk within minutes; a day is already far too long.
         anyhow::ensure!(
-            self.challenge_seconds <= 86_400,
+            self.challenge_seconds <= Duration::from_secs(86_400),
             "challenge_seconds (ONSHI_CHALLENGE_SECONDS) must be at most 86400, not {}",
-            self.challenge_seconds
+            self.challenge_seconds.as_secs()
         );
-        let port = self
-            .listen
-            .rsplit_once(':')
-            .and_then(|(host, port)| (!host.is_empty()).then_some(port))
-            .and_then(|port| port.parse::<u16>().ok());
         anyhow::ensure!(
-            port.is_some(),
-            "listen (ONSHI_LISTEN) must be host:port, not {:?}",
-            self.listen
+            i64::try_from(self.crl_grace_seconds.as_secs()).is_ok(),
+            "crl_grace_seconds (ONSHI_CRL_GRACE_SECONDS) is out of range"
         );
+        if let Some(origin) = &self.public_origin {
+            anyhow::ensure!(
+                crate::card::binding::Origin::parse(origin).is_ok(),
+                "public_origin (ONSHI_PUBLIC_ORIGIN) must be an http:// or https:// origin, not \
+                 {origin:?}"
+            );
+        }
         Ok(())
     }
 
     /// The key that turns a My Number into a person link: inside the PKCS#11 token when
     /// `link_key_pkcs11_label` is set, else from `link_key_file` (hex or raw bytes; refused when
-    /// other users may read it), else from `ONSHI_LINK_KEY` (hex), which is then removed from the
-    /// process environment so that no child process or later reader finds it there.
+    /// other users may read it), else from `link_key` (`ONSHI_LINK_KEY`, hex).
     ///
     /// # Errors
     /// No key configured, an unreadable or world-readable file, a key shorter than 32 bytes, or a
@@ -468,10 +359,8 @@ impl Settings {
         let bytes = if let Some(path) = &self.link_key_file {
             let raw = crate::secret_file::read(path, "link key file")?;
             decode_key_bytes(raw.to_vec())
-        } else if let Ok(hex) = std::env::var("ONSHI_LINK_KEY") {
-            // Read once at start, before the server spawns anything that reads the environment.
-            std::env::remove_var("ONSHI_LINK_KEY");
-            decode_key_bytes(zeroize::Zeroizing::new(hex).as_bytes().to_vec())
+        } else if let Some(hex) = &self.link_key {
+            decode_key_bytes(hex.expose_secret().as_bytes().to_vec())
         } else {
             anyhow::bail!(
                 "no link key configured: set ONSHI_LINK_KEY_FILE (a file of 64 hex digits), \
@@ -538,9 +427,9 @@ mod tests {
         std::fs::write(&file, "listen = \"0.0.0.0:9000\"\npool_size = 4\n").unwrap();
         let env = |name: &str| (name == "ONSHI_POOL_SIZE").then(|| "7".to_string());
         let settings = Settings::load_from(Some(&file), env).unwrap();
-        assert_eq!(settings.listen, "0.0.0.0:9000");
-        assert_eq!(settings.pool_size, 7);
-        assert_eq!(settings.auth_cache_seconds, 30);
+        assert_eq!(settings.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.pool_size.get(), 7);
+        assert_eq!(settings.auth_cache_seconds, Duration::from_secs(30));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -623,6 +512,165 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("onshi:***@db"), "{shown}");
+    }
+
+    /// A file and an environment as `load_from` takes them; the file is removed on drop.
+    struct Layers {
+        dir: PathBuf,
+    }
+
+    impl Layers {
+        fn file(name: &str, text: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("onshi-config-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("onshi.toml"), text).unwrap();
+            Layers { dir }
+        }
+
+        fn load(&self, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+            Settings::load_from(Some(&self.dir.join("onshi.toml")), |name| {
+                env.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        }
+    }
+
+    impl Drop for Layers {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_before_in_every_kind_of_setting() {
+        let layers = Layers::file(
+            "kinds",
+            "auth_cache_seconds = 5\nupload_max_bytes = 1000\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+             [audit]\ncheckpoint_seconds = 7\n[health_id]\npkcs11_token_label = \"from-file\"\n",
+        );
+        let from_file = layers.load(&[]).unwrap();
+        assert_eq!(from_file.auth_cache_seconds, Duration::from_secs(5));
+        assert_eq!(from_file.upload_max_bytes.get(), 1000);
+        assert_eq!(from_file.audit.checkpoint_seconds, Duration::from_secs(7));
+        assert_eq!(from_file.challenge_seconds, Duration::from_secs(120));
+        let env = layers
+            .load(&[
+                ("ONSHI_AUTH_CACHE_SECONDS", "0"),
+                ("ONSHI_AUDIT_CHECKPOINT_SECONDS", "9"),
+                ("ONSHI_TRUSTED_PROXIES", "192.0.2.1, 2001:db8::/32"),
+                // Digits stay text where the setting is text.
+                ("ONSHI_PKCS11_TOKEN_LABEL", "1234"),
+                ("ONSHI_LISTEN", "[::1]:0"),
+                ("DATABASE_URL", "postgres://plain@db/onshi"),
+            ])
+            .unwrap();
+        assert_eq!(env.auth_cache_seconds, Duration::ZERO);
+        assert_eq!(env.audit.checkpoint_seconds, Duration::from_secs(9));
+        assert_eq!(
+            env.upload_max_bytes.get(),
+            1000,
+            "the file's, not the default"
+        );
+        assert_eq!(env.health_id.pkcs11_token_label.as_deref(), Some("1234"));
+        assert_eq!(env.listen.host(), "[::1]");
+        assert_eq!(env.database_url, "postgres://plain@db/onshi");
+        assert_eq!(
+            env.trusted_proxies,
+            TrustedProxies::parse(&["192.0.2.1", "2001:db8::/32"]).unwrap()
+        );
+        let both = layers
+            .load(&[
+                ("DATABASE_URL", "postgres://plain@db/onshi"),
+                ("ONSHI_DATABASE_URL", "postgres://onshi@db/onshi"),
+            ])
+            .unwrap();
+        assert_eq!(both.database_url, "postgres://onshi@db/onshi");
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_with_the_setting_and_where_it_came_from() {
+        let layers = Layers::file("bad", "pool_size = 0\n");
+        let error = format!("{:#}", layers.load(&[]).unwrap_err());
+        assert!(
+            error.contains("pool_size") && error.contains("onshi.toml"),
+            "{error}"
+        );
+        assert!(error.contains("nonzero"), "{error}");
+        let layers = Layers::file("bad-env", "");
+        for (variable, value, named, why) in [
+            ("ONSHI_AUDIT_WRITERS", "0", "audit_writers", "nonzero"),
+            ("ONSHI_UPLOAD_MAX_BYTES", "-1", "upload_max_bytes", "-1"),
+            (
+                "ONSHI_AUTH_CACHE_SECONDS",
+                "soon",
+                "auth_cache_seconds",
+                "soon",
+            ),
+            ("ONSHI_RATE_BURST", "4294967296", "rate_burst", "u32"),
+            ("ONSHI_LOG_FORMAT", "xml", "log_format", "json"),
+            (
+                "ONSHI_TRUSTED_PROXIES",
+                "10.0.0.0/8,proxy",
+                "trusted_proxies",
+                "proxy",
+            ),
+            (
+                "ONSHI_UPLOAD_IDLE_SECONDS",
+                "0",
+                "upload_idle_seconds",
+                "at least 1",
+            ),
+            (
+                "ONSHI_PUBLIC_ORIGIN",
+                "ftp://x",
+                "public_origin",
+                "https://",
+            ),
+            ("ONSHI_LISTEN", "localhost", "listen", "host:port"),
+        ] {
+            let error = format!("{:#}", layers.load(&[(variable, value)]).unwrap_err());
+            assert!(
+                error.contains(named) && error.contains(variable) && error.contains(why),
+                "{variable}={value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_never_show_in_debug() {
+        let layers = Layers::file("secret", "");
+        let link = "0123456789".repeat(7);
+        let health = "fedcba9876".repeat(7);
+        let settings = layers
+            .load(&[
+                ("ONSHI_LINK_KEY", &link),
+                ("ONSHI_HEALTH_ID_KEY", &health),
+                ("ONSHI_DATABASE_URL", "postgres://onshi:hunter2@db/onshi"),
+            ])
+            .unwrap();
+        // All decimal digits: still the text that was set, not a number.
+        assert_eq!(
+            settings
+                .link_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
+            Some(link.clone())
+        );
+        assert!(settings.link_key().is_ok());
+        assert!(settings.health_id.open().unwrap().is_some());
+        let shown = format!("{settings:?}");
+        for secret in [&link[..20], &health[..20], "hunter2"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let in_file = Layers::file("secret-file", &format!("link_key = \"{link}\"\n"));
+        let error = format!("{:#}", in_file.load(&[]).unwrap_err());
+        assert!(
+            error.contains("link_key") && error.contains("config file"),
+            "{error}"
+        );
+        assert!(!error.contains(&link[..20]), "{error}");
     }
 
     #[test]

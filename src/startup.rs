@@ -11,7 +11,6 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api::auth::AuthCache;
 use crate::api::enrollments::UploadGate;
-use crate::api::limits::address::TrustedProxies;
 use crate::api::limits::{LimitSettings, Limits};
 use crate::api::{routes, AppState};
 use crate::audit::AuditLog;
@@ -31,13 +30,11 @@ pub struct Application {
 fn public_origin(settings: &Settings, tls: bool, port: u16) -> anyhow::Result<Origin> {
     let text = match &settings.public_origin {
         Some(origin) => origin.clone(),
-        None => {
-            let host = settings
-                .listen
-                .rsplit_once(':')
-                .map_or(settings.listen.as_str(), |(host, _)| host);
-            format!("{}://{host}:{port}", if tls { "https" } else { "http" })
-        }
+        None => format!(
+            "{}://{}:{port}",
+            if tls { "https" } else { "http" },
+            settings.listen.host()
+        ),
     };
     Origin::parse(&text).with_context(|| format!("public_origin {text:?}"))
 }
@@ -75,12 +72,12 @@ impl Application {
         drop(client);
         // One parsed URL (with its TLS connector) for the pool and every dedicated session.
         let connector = crate::store::Connector::for_server(&settings.database_url)?;
-        let pool = crate::store::pool_with(&connector, settings.pool_size)?;
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let pool = crate::store::pool_with(&connector, settings.pool_size.get())?;
+        let listener = TcpListener::bind(settings.listen.to_string())
+            .with_context(|| format!("listen (ONSHI_LISTEN): binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let origin = public_origin(settings, tls.is_some(), port)?;
-        let reload = Duration::from_secs(settings.trust_reload_seconds);
+        let reload = settings.trust_reload_seconds;
         let audit = AuditLog::start(
             &connector,
             settings.audit_writers,
@@ -91,19 +88,19 @@ impl Application {
             audit: audit.clone(),
             pool,
             link_key,
-            auth: AuthCache::new(Duration::from_secs(settings.auth_cache_seconds)),
+            auth: AuthCache::new(settings.auth_cache_seconds),
             limits: Limits::new(&LimitSettings {
                 rate_per_second: settings.rate_per_second,
                 rate_burst: settings.rate_burst,
                 daily_quota: settings.daily_quota,
                 enumeration_misses: settings.enumeration_misses,
-                enumeration_retry_after: Duration::from_secs(settings.enumeration_cooloff_seconds),
-                trusted_proxies: TrustedProxies::parse(&settings.trusted_proxies)?,
+                enumeration_retry_after: settings.enumeration_cooloff_seconds,
+                trusted_proxies: settings.trusted_proxies.clone(),
             }),
             trust: TrustStore::start(
                 settings.jpki_trust_dir.clone(),
                 settings.jpki_crl_dir.clone(),
-                i64::try_from(settings.crl_grace_seconds).unwrap_or(i64::MAX),
+                i64::try_from(settings.crl_grace_seconds.as_secs()).unwrap_or(i64::MAX),
                 true,
                 reload,
             )?,
@@ -116,18 +113,16 @@ impl Application {
                 reload,
             )?,
             origin,
-            upload_idle: Duration::from_secs(settings.upload_idle_seconds),
+            upload_idle: settings.upload_idle_seconds,
             uploads: UploadGate::new(
                 settings.upload_concurrency,
                 settings.upload_per_party,
-                Duration::from_secs(settings.upload_wait_seconds),
-                Duration::from_secs(settings.upload_deadline_seconds),
-                settings.upload_max_bytes,
+                settings.upload_wait_seconds,
+                settings.upload_deadline_seconds,
+                settings.upload_max_bytes.get(),
             ),
-            challenge_lifetime: chrono::Duration::seconds(
-                i64::try_from(settings.challenge_seconds)
-                    .context("challenge_seconds is out of range")?,
-            ),
+            challenge_lifetime: chrono::Duration::from_std(settings.challenge_seconds)
+                .context("challenge_seconds is out of range")?,
             health_ids: settings.health_id.open()?.map(Arc::new),
             clock,
         });
@@ -197,6 +192,6 @@ fn audit_chain(settings: &Settings) -> anyhow::Result<crate::audit::Chain> {
     Ok(crate::audit::Chain {
         key: Arc::new(key),
         witness: Some(Arc::new(witness)),
-        checkpoint_interval: Duration::from_secs(settings.audit.checkpoint_seconds),
+        checkpoint_interval: settings.audit.checkpoint_seconds,
     })
 }

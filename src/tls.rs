@@ -41,19 +41,6 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
-    /// Applies the `ONSHI_` environment layer.
-    pub fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) {
-        if let Some(v) = env("ONSHI_TLS_CERT_FILE") {
-            self.cert_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_TLS_KEY_FILE") {
-            self.key_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_TLS_CLIENT_CA_FILE") {
-            self.client_ca_file = Some(v.into());
-        }
-    }
-
     /// The rustls configuration to serve with, or `None` for plain HTTP.
     ///
     /// # Errors

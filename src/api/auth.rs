@@ -1,6 +1,6 @@
 //! Bearer-token authentication and role checks.
 //!
-//! The token's hash is looked up in `parties`; a hit is cached in memory for
+//! The token's hash is looked up in `parties`; a hit is cached in memory (`moka`, bounded) for
 //! `auth_cache_seconds`. A revocation is announced to every server (`NOTIFY`, see
 //! [`super::limits::sync`]) and drops the party from each cache at once; while a server cannot
 //! hear announcements its cache is not used at all. An expired token stops working within
@@ -9,12 +9,10 @@
 //! cache holds the party with its fingerprints, and the comparison runs on every request. An
 //! authenticated party then passes its abuse limits ([`super::limits`]) before the handler runs.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -27,21 +25,28 @@ use crate::domain::PartyId;
 use crate::parties::{Party, Token};
 use crate::tls::PeerCertificate;
 
-/// Entries beyond this make the cache start afresh: a bound, not an eviction policy.
-const CACHE_MAX: usize = 100_000;
+/// The most tokens cached at once; beyond it `moka` evicts the least likely to be used again.
+const CACHE_MAX: u64 = 100_000;
 
 pub struct AuthCache {
-    ttl: Duration,
-    entries: RwLock<HashMap<[u8; 32], (Party, Instant)>>,
+    /// `None`: a time to live of zero, nothing is cached.
+    entries: Option<moka::sync::Cache<[u8; 32], Party>>,
     /// Whether this server hears revocations now; until it does, the cache is not trusted.
     live: AtomicBool,
 }
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
+        let entries = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(CACHE_MAX)
+                .time_to_live(ttl)
+                // For `forget_party`: a revoked party's entries are never returned again.
+                .support_invalidation_closures()
+                .build()
+        });
         AuthCache {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
+            entries,
             live: AtomicBool::new(false),
         }
     }
@@ -55,40 +60,39 @@ impl AuthCache {
     }
 
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
     }
 
-    /// Drops every cached token of the party (it was revoked).
+    /// Drops every cached token of the party (it was revoked): from now on none of them is
+    /// answered from the cache, whenever `moka` gets round to removing them.
     pub fn forget_party(&self, party_id: PartyId) {
-        self.entries
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (party, _)| party.id != party_id);
+        if let Some(entries) = &self.entries {
+            if entries
+                .invalidate_entries_if(move |_, party| party.id == party_id)
+                .is_err()
+            {
+                // Only without invalidation closures, which the builder enables.
+                entries.invalidate_all();
+            }
+        }
     }
 
     fn get(&self, hash: &[u8; 32]) -> Option<Party> {
         if !self.live.load(Ordering::SeqCst) {
             return None;
         }
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(party, _)| party.clone())
+        self.entries.as_ref()?.get(hash)
     }
 
     fn put(&self, hash: [u8; 32], party: Party) {
-        if self.ttl.is_zero() || !self.live.load(Ordering::SeqCst) {
+        if !self.live.load(Ordering::SeqCst) {
             return;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CACHE_MAX {
-            entries.clear();
+        if let Some(entries) = &self.entries {
+            entries.insert(hash, party);
         }
-        entries.insert(hash, (party, Instant::now()));
     }
 }
 
@@ -233,4 +237,50 @@ fn require_bound_certificate(
         "This credential is bound to a client certificate: connect over TLS presenting the \
          certificate registered for it (ask your operator which one, or to register a new one).",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::parties::Role;
+
+    fn party(id: i64) -> Party {
+        Party {
+            id: PartyId::new(id),
+            role: Role::Facility,
+            facility_code: None,
+            insurer_numbers: BTreeSet::new(),
+            certificates: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_cache_answers_only_while_live_and_forgets_a_revoked_party() {
+        let cache = AuthCache::new(Duration::from_secs(3_600));
+        cache.put([1; 32], party(1));
+        assert!(cache.get(&[1; 32]).is_none(), "not live: nothing is cached");
+        cache.set_live(true);
+        cache.put([1; 32], party(1));
+        cache.put([2; 32], party(1));
+        cache.put([3; 32], party(2));
+        assert_eq!(cache.get(&[1; 32]).map(|p| p.id), Some(PartyId::new(1)));
+        cache.forget_party(PartyId::new(1));
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[2; 32]).is_none());
+        assert_eq!(cache.get(&[3; 32]).map(|p| p.id), Some(PartyId::new(2)));
+        // Going deaf to revocations empties the cache.
+        cache.set_live(false);
+        cache.set_live(true);
+        assert!(cache.get(&[3; 32]).is_none());
+    }
+
+    #[test]
+    fn a_time_to_live_of_zero_caches_nothing() {
+        let cache = AuthCache::new(Duration::ZERO);
+        cache.set_live(true);
+        cache.put([1; 32], party(1));
+        assert!(cache.get(&[1; 32]).is_none());
+    }
 }

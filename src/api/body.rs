@@ -88,41 +88,33 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 /// The message never echoes the values sent (they may be personal data).
 pub fn typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ClientError> {
     let map = json_object(bytes)?;
-    // Re-written one member a line, so that the error's line names the member at fault: serde's
-    // message names a missing or unknown field but for a wrong type quotes the value instead.
-    let names: Vec<&String> = map.keys().collect();
-    let mut text = String::from("{");
-    for (i, (name, value)) in map.iter().enumerate() {
-        text.push_str(if i == 0 { "\n" } else { ",\n" });
-        text.push_str(&serde_json::Value::String(name.clone()).to_string());
-        text.push(':');
-        text.push_str(&value.to_string());
-    }
-    text.push_str("\n}");
-    serde_json::from_str(&text).map_err(|e: serde_json::Error| {
-        let message = e.to_string();
-        let named = ["missing field `", "unknown field `"]
-            .iter()
-            .find_map(|prefix| message.strip_prefix(prefix))
-            .and_then(|rest| rest.split('`').next());
-        // Line 1 is the opening brace; member i is on line i + 2. A missing field is reported
-        // on the closing brace's line, so by its name.
-        let member = e
-            .line()
-            .checked_sub(2)
-            .and_then(|i| names.get(i))
-            .map(|n| n.as_str());
-        let field = member
-            .or(named)
-            .map(|f| f.chars().take(64).collect::<String>());
-        let mut error = ClientError::new(
-            Code::BodyInvalid,"The request body does not have the expected fields and types; see the API description.",
-        );
-        if let Some(field) = field {
-            error = error.with_field(field);
-        }
-        error
-    })
+    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(
+        |e: serde_path_to_error::Error<serde_json::Error>| {
+            // The body's own member at fault, where the path reaches into it; a missing or
+            // unknown member of the body itself is named by serde's message instead.
+            let member = e.path().iter().find_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                _ => None,
+            });
+            let message = e.inner().to_string();
+            let named = ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_owned);
+            let field = member
+                .or(named)
+                .map(|f| f.chars().take(64).collect::<String>());
+            let mut error = ClientError::new(
+                Code::BodyInvalid,
+                "The request body does not have the expected fields and types; see the API description.",
+            );
+            if let Some(field) = field {
+                error = error.with_field(field);
+            }
+            error
+        },
+    )
 }
 
 /// A string member: `Ok(None)` when absent, null or empty.

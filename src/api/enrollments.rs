@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -222,15 +223,15 @@ pub struct Turn {
 
 impl UploadGate {
     pub fn new(
-        total: usize,
-        per_party: usize,
+        total: NonZeroUsize,
+        per_party: NonZeroUsize,
         wait: Duration,
         deadline: Duration,
         max_bytes: u64,
     ) -> Self {
         UploadGate {
-            total: Arc::new(Semaphore::new(total.max(1))),
-            per_party: per_party.max(1),
+            total: Arc::new(Semaphore::new(total.get())),
+            per_party: per_party.get(),
             parties: Mutex::new(HashMap::new()),
             wait,
             deadline: deadline.max(Duration::from_secs(1)),

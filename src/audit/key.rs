@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
@@ -48,7 +49,8 @@ pub struct AuditSettings {
     /// The append-only directory the signed checkpoints go to.
     pub witness_dir: Option<PathBuf>,
     /// How often a server signs the heads of its lanes (when they moved).
-    pub checkpoint_seconds: u64,
+    #[serde(deserialize_with = "crate::config::layers::seconds")]
+    pub checkpoint_seconds: Duration,
 }
 
 impl Default for AuditSettings {
@@ -58,37 +60,12 @@ impl Default for AuditSettings {
             pkcs11_key_label: "onshi-audit".into(),
             checkpoint_pkcs11_key_label: "onshi-audit-checkpoint".into(),
             witness_dir: None,
-            checkpoint_seconds: 60,
+            checkpoint_seconds: Duration::from_secs(60),
         }
     }
 }
 
 impl AuditSettings {
-    /// Applies the `ONSHI_` environment layer.
-    ///
-    /// # Errors
-    /// A checkpoint interval that is not a number.
-    pub fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        if let Some(v) = env("ONSHI_AUDIT_KEY_FILE") {
-            self.key_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_AUDIT_PKCS11_KEY_LABEL") {
-            self.pkcs11_key_label = v;
-        }
-        if let Some(v) = env("ONSHI_AUDIT_CHECKPOINT_PKCS11_KEY_LABEL") {
-            self.checkpoint_pkcs11_key_label = v;
-        }
-        if let Some(v) = env("ONSHI_AUDIT_WITNESS_DIR") {
-            self.witness_dir = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_AUDIT_CHECKPOINT_SECONDS") {
-            self.checkpoint_seconds = v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("ONSHI_AUDIT_CHECKPOINT_SECONDS must be a number"))?;
-        }
-        Ok(())
-    }
-
     /// Opens the audit key: the key file if set, else the token.
     ///
     /// # Errors

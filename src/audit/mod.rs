@@ -30,6 +30,7 @@ pub mod verify;
 pub mod witness;
 
 use chrono::{DateTime, Utc};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,8 +137,8 @@ impl AuditLog {
     /// A malformed database URL, or a key source that cannot give the checkpoint key.
     pub fn start(
         connector: &crate::store::Connector,
-        writers: usize,
-        batch_max: usize,
+        writers: NonZeroUsize,
+        batch_max: NonZeroUsize,
         chain: Chain,
     ) -> anyhow::Result<Self> {
         let config = connector.clone();
@@ -157,12 +158,12 @@ impl AuditLog {
         });
         let (queue, receiver) = mpsc::channel(4096);
         let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..writers.max(1) {
+        for _ in 0..writers.get() {
             tokio::spawn(writer(
                 config.clone(),
                 context.clone(),
                 receiver.clone(),
-                batch_max.max(1),
+                batch_max.get(),
             ));
         }
         Ok(AuditLog {

@@ -23,6 +23,7 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -33,8 +34,10 @@ use super::derive::{put, FORMAT_VERSION};
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeySettings {
-    /// A file holding the hex master key (development); `ONSHI_HEALTH_ID_KEY` (hex) may be used instead.
+    /// A file holding the hex master key (development); `key` may be used instead.
     pub key_file: Option<PathBuf>,
+    /// The hex master key itself (`ONSHI_HEALTH_ID_KEY`, environment only; development).
+    pub key: Option<SecretString>,
     /// The PKCS#11 module (`.so`); when set, the token is used and no in-process key is read.
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token_label: Option<String>,
@@ -44,25 +47,6 @@ pub struct KeySettings {
 }
 
 impl KeySettings {
-    /// Applies the `ONSHI_` environment layer.
-    pub fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) {
-        if let Some(v) = env("ONSHI_HEALTH_ID_KEY_FILE") {
-            self.key_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_PKCS11_MODULE") {
-            self.pkcs11_module = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_PKCS11_TOKEN_LABEL") {
-            self.pkcs11_token_label = Some(v);
-        }
-        if let Some(v) = env("ONSHI_PKCS11_PIN_FILE") {
-            self.pkcs11_pin_file = Some(v.into());
-        }
-        if let Some(v) = env("ONSHI_PKCS11_KEY_LABEL") {
-            self.pkcs11_key_label = Some(v);
-        }
-    }
-
     /// Opens the configured key source; `None` when none is configured (the health-ID
     /// endpoints then answer 503).
     ///
@@ -90,8 +74,8 @@ impl KeySettings {
                 Zeroizing::new(std::fs::read_to_string(path).with_context(|| {
                     format!("reading the health-ID key file {}", path.display())
                 })?)
-            } else if let Ok(text) = std::env::var("ONSHI_HEALTH_ID_KEY") {
-                Zeroizing::new(text)
+            } else if let Some(text) = &self.key {
+                Zeroizing::new(text.expose_secret().to_owned())
             } else {
                 return Ok(None);
             };

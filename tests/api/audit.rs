@@ -256,8 +256,8 @@ pub(crate) fn another_server(app: &TestApp, writers: usize) -> onshi::audit::Aud
     let witness = onshi::audit::witness::DirWitness::open(&app.witness_dir).unwrap();
     onshi::audit::AuditLog::start(
         &onshi::store::Connector::for_server(&app.app_database_url).unwrap(),
-        writers,
-        64,
+        std::num::NonZeroUsize::new(writers).expect("at least one writer"),
+        std::num::NonZeroUsize::new(64).unwrap(),
         onshi::audit::Chain {
             key: std::sync::Arc::new(audit_key()),
             witness: Some(std::sync::Arc::new(witness)),

@@ -250,7 +250,7 @@ async fn a_database_certificate_that_does_not_verify_stops_the_start() {
     let link_key = setup.dir.join("link.key");
     onshi::secret_file::write_new(&link_key, "5a".repeat(32).as_bytes()).unwrap();
     let mut settings = onshi::config::Settings {
-        listen: "127.0.0.1:0".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
         database_url: url.clone(),
         migration_database_url: Some(url),
         link_key_file: Some(link_key),

@@ -296,7 +296,10 @@ async fn lines_for_the_same_key_apply_in_file_order() {
 /// 408 after the idle limit, and nothing of it is applied.
 #[tokio::test]
 async fn a_stalled_upload_is_refused_and_changes_nothing() {
-    let app = crate::helpers::spawn_app_with(|s| s.upload_idle_seconds = 1).await;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.upload_idle_seconds = std::time::Duration::from_secs(1)
+    })
+    .await;
     let token = app.party(Role::Insurer, &[INSURER]).await;
     let csv = Csv::new()
         .acquire(1, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")

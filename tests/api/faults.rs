@@ -335,10 +335,10 @@ async fn an_upload_whose_session_is_cut_mid_file_is_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_cannot_starve_checks() {
     let app = app_with_one_coverage(|s| {
-        s.pool_size = 2;
-        s.upload_concurrency = 1;
-        s.upload_wait_seconds = 1;
-        s.upload_max_bytes = 100_000;
+        s.pool_size = std::num::NonZeroUsize::new(2).unwrap();
+        s.upload_concurrency = std::num::NonZeroUsize::MIN;
+        s.upload_wait_seconds = std::time::Duration::from_secs(1);
+        s.upload_max_bytes = std::num::NonZeroU64::new(100_000).unwrap();
     })
     .await;
     let desk = app.party(Role::Facility, &[]).await;

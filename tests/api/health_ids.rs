@@ -338,8 +338,9 @@ async fn a_key_rotation_interrupted_after_three_persons_resumes_and_finishes() {
 
 /// The PKCS#11 settings `ops/softhsm` prints; fails loudly when they are missing.
 fn pkcs11_settings() -> KeySettings {
-    let mut settings = KeySettings::default();
-    settings.apply_env(&|name| std::env::var(name).ok());
+    let mut settings = onshi::config::Settings::load_from(None, |name| std::env::var(name).ok())
+        .expect("the settings in the environment are valid")
+        .health_id;
     assert!(
         settings.pkcs11_module.is_some() && std::env::var_os("SOFTHSM2_CONF").is_some(),
         "the PKCS#11 tests need a SoftHSM2 token: run eval \"$(ops/softhsm)\" (ops/test does)"

@@ -170,12 +170,12 @@ async fn spawn_on(
     onshi::secret_file::write_new(&audit_key_file, TEST_AUDIT_KEY.as_bytes()).unwrap();
     let witness_dir = std::env::temp_dir().join(format!("{db_name}.witness"));
     let mut settings = Settings {
-        listen: "127.0.0.1:0".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
         database_url: app_db_url.clone(),
         migration_database_url: Some(database_url.clone()),
-        pool_size: 4,
+        pool_size: std::num::NonZeroUsize::new(4).unwrap(),
         link_key_file: Some(link_key_file.clone()),
-        auth_cache_seconds: 0,
+        auth_cache_seconds: std::time::Duration::ZERO,
         ..Settings::default()
     };
     settings.audit.key_file = Some(audit_key_file.clone());
@@ -239,12 +239,12 @@ impl TestApp {
     /// with the settings adjusted by `configure`; returns its address.
     pub async fn another_server(&self, configure: impl FnOnce(&mut Settings)) -> String {
         let mut settings = Settings {
-            listen: "127.0.0.1:0".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
             database_url: self.app_database_url.clone(),
             migration_database_url: Some(self.database_url.clone()),
-            pool_size: 4,
+            pool_size: std::num::NonZeroUsize::new(4).unwrap(),
             link_key_file: Some(self.link_key_file.clone()),
-            auth_cache_seconds: 0,
+            auth_cache_seconds: std::time::Duration::ZERO,
             ..Settings::default()
         };
         settings.audit.key_file = Some(self.audit_key_file.clone());

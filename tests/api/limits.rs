@@ -46,7 +46,7 @@ async fn post(
 async fn a_party_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 3;
+        s.rate_burst = std::num::NonZeroU32::new(3).unwrap();
     })
     .await;
     let noisy = app.party(Role::Facility, &[]).await;
@@ -74,7 +74,7 @@ async fn a_party_over_its_rate_gets_429_with_retry_after_and_others_are_unaffect
 async fn a_batch_costs_one_token_per_query() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 10;
+        s.rate_burst = std::num::NonZeroU32::new(10).unwrap();
     })
     .await;
     let claims = app.party(Role::Claims, &[]).await;
@@ -114,13 +114,13 @@ async fn a_batch_costs_one_token_per_query() {
 async fn rate_and_quota_hold_across_two_servers() {
     let app = spawn_app_with(|s| {
         s.rate_per_second = 1;
-        s.rate_burst = 4;
+        s.rate_burst = std::num::NonZeroU32::new(4).unwrap();
     })
     .await;
     let second = app
         .another_server(|s| {
             s.rate_per_second = 1;
-            s.rate_burst = 4;
+            s.rate_burst = std::num::NonZeroU32::new(4).unwrap();
         })
         .await;
     let desk = app.party(Role::Facility, &[]).await;
@@ -169,7 +169,7 @@ async fn rate_and_quota_hold_across_two_servers() {
 async fn a_party_whose_distinct_checks_mostly_find_nothing_is_flagged_until_cleared() {
     let configure = |s: &mut onshi::config::Settings| {
         s.enumeration_misses = 5;
-        s.enumeration_cooloff_seconds = 600;
+        s.enumeration_cooloff_seconds = std::time::Duration::from_secs(600);
     };
     let app = spawn_app_with(configure).await;
     let mut csv = Csv::new();
@@ -307,7 +307,9 @@ where
 /// NOTIFY: long before the cache's own expiry.
 #[tokio::test]
 async fn a_revoked_token_stops_on_every_server_at_once() {
-    let configure = |s: &mut onshi::config::Settings| s.auth_cache_seconds = 3_600;
+    let configure = |s: &mut onshi::config::Settings| {
+        s.auth_cache_seconds = std::time::Duration::from_secs(3_600)
+    };
     let app = spawn_app_with(configure).await;
     let second = app.another_server(configure).await;
     let admin = app.party(Role::Admin, &[]).await;
@@ -347,11 +349,12 @@ async fn a_revoked_token_stops_on_every_server_at_once() {
 async fn token_less_routes_are_limited_by_the_forwarded_client_only_behind_a_trusted_proxy() {
     let limited = |s: &mut onshi::config::Settings| {
         s.rate_per_second = 1;
-        s.rate_burst = 1;
+        s.rate_burst = std::num::NonZeroU32::new(1).unwrap();
     };
     let app = spawn_app_with(|s| {
         limited(s);
-        s.trusted_proxies = vec!["127.0.0.1".into()];
+        s.trusted_proxies =
+            onshi::api::limits::address::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
     })
     .await;
     let challenge = |forwarded: &'static str| {

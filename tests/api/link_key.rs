@@ -13,8 +13,9 @@ use crate::helpers::{my_number, spawn_app_with, Csv, INSURER};
 const FILE_KEY: [u8; 32] = [0x5a; 32];
 
 fn token_settings() -> onshi::health_id::keys::KeySettings {
-    let mut settings = onshi::health_id::keys::KeySettings::default();
-    settings.apply_env(&|name| std::env::var(name).ok());
+    let mut settings = onshi::config::Settings::load_from(None, |name| std::env::var(name).ok())
+        .expect("the settings in the environment are valid")
+        .health_id;
     assert!(
         settings.pkcs11_module.is_some() && std::env::var_os("SOFTHSM2_CONF").is_some(),
         "the PKCS#11 tests need a SoftHSM2 token: run eval \"$(ops/softhsm)\" (ops/test does)"
@@ -143,7 +144,7 @@ async fn a_link_key_file_others_may_read_is_refused() {
 #[test]
 fn the_link_key_variable_is_removed_after_reading() {
     if std::env::var_os("ONSHI_LINK_KEY_CHILD").is_some() {
-        let key = Settings::default().link_key().unwrap();
+        let key = Settings::load().unwrap().link_key().unwrap();
         assert!(std::env::var_os("ONSHI_LINK_KEY").is_none());
         assert_eq!(link_of(&key, 3).len(), 32);
         return;

@@ -133,7 +133,7 @@ async fn spawn_mtls(pki: &Pki, cache_seconds: u64) -> TestApp {
     let tls = pki.settings();
     let mut app = spawn_app_with(|s| {
         s.tls = tls;
-        s.auth_cache_seconds = cache_seconds;
+        s.auth_cache_seconds = std::time::Duration::from_secs(cache_seconds);
     })
     .await;
     assert!(app.address.starts_with("https://"), "{}", app.address);

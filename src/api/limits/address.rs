@@ -1,16 +1,25 @@
 //! Limits for the routes without a token (the card holder's own view), per client address.
 //!
 //! IPv6 addresses count by their /64: one subscriber is usually handed a whole /64, so cycling
-//! through it would otherwise give a fresh bucket per request. The map is bounded without ever
-//! being emptied wholesale: at its bound, buckets that have refilled (they carry nothing a fresh
-//! one would not) are dropped, and if none has, new addresses are refused until one does. The
-//! client's address is the connection's, or, only behind a configured trusted proxy, the last
-//! address in `X-Forwarded-For` that is not one of the trusted proxies.
+//! through it would otherwise give a fresh bucket per request. The buckets are `governor`'s
+//! (GCRA, the same arithmetic as a token bucket of `burst` refilled at `rate` a second). The map
+//! is bounded without ever being emptied wholesale: at its bound, buckets that have refilled
+//! (they carry nothing a fresh one would not) are dropped, and if none has, new addresses are
+//! refused until one does. The client's address is the connection's, or, only behind a
+//! configured trusted proxy, the last address in `X-Forwarded-For` that is not one of the
+//! trusted proxies.
 
-use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
 
 use super::Refusal;
 
@@ -38,73 +47,100 @@ impl AddressKey {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
+/// The limiter's map, shared with [`AddressBuckets`] so that it can tell a new address from a
+/// tracked one (the limiter itself does not say).
+struct SharedStore(Arc<DashMapStateStore<AddressKey>>);
+
+impl StateStore for SharedStore {
+    type Key = AddressKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &AddressKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
 }
 
-pub struct AddressBuckets {
-    rate: f64,
-    burst: f64,
+impl ShrinkableKeyedStateStore<AddressKey> for SharedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.0.retain_recent(drop_below);
+    }
+
+    fn len(&self) -> usize {
+        ShrinkableKeyedStateStore::len(&*self.0)
+    }
+
+    fn is_empty(&self) -> bool {
+        ShrinkableKeyedStateStore::is_empty(&*self.0)
+    }
+}
+
+type Limiter<C> = RateLimiter<AddressKey, SharedStore, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+pub struct AddressBuckets<C: Clock = DefaultClock> {
+    /// `None`: no limit (a rate of 0).
+    limiter: Option<(Limiter<C>, Arc<DashMapStateStore<AddressKey>>)>,
+    clock: C,
     max: usize,
-    buckets: Mutex<HashMap<AddressKey, Bucket>>,
 }
 
 impl AddressBuckets {
-    pub fn new(rate: f64, burst: f64) -> Self {
-        Self::with_max(rate, burst, ADDRESSES_MAX)
+    /// Buckets of `burst` refilled at `rate` a second; a rate of 0 limits nothing.
+    pub fn new(rate: u32, burst: NonZeroU32) -> Self {
+        Self::with_clock(rate, burst, ADDRESSES_MAX, DefaultClock::default())
     }
+}
 
-    fn with_max(rate: f64, burst: f64, max: usize) -> Self {
+impl<C: Clock + Clone> AddressBuckets<C> {
+    fn with_clock(rate: u32, burst: NonZeroU32, max: usize, clock: C) -> Self {
+        let limiter = NonZeroU32::new(rate).map(|rate| {
+            let quota = Quota::per_second(rate).allow_burst(burst);
+            let map = Arc::new(DashMapStateStore::default());
+            let limiter = RateLimiter::new(quota, SharedStore(map.clone()), clock.clone());
+            (limiter, map)
+        });
         AddressBuckets {
-            rate,
-            burst,
+            limiter,
+            clock,
             max,
-            buckets: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn admit(&self, address: IpAddr) -> Result<(), Refusal> {
-        self.admit_at(AddressKey::of(address), Instant::now())
+        self.admit_key(AddressKey::of(address))
     }
 
-    fn admit_at(&self, key: AddressKey, now: Instant) -> Result<(), Refusal> {
-        if self.rate <= 0.0 {
+    fn admit_key(&self, key: AddressKey) -> Result<(), Refusal> {
+        let Some((limiter, map)) = &self.limiter else {
             return Ok(());
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if !buckets.contains_key(&key) && buckets.len() >= self.max {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.refilled).as_secs_f64() * rate < burst
-            });
-            if buckets.len() >= self.max {
+        };
+        if !map.contains_key(&key) && limiter.len() >= self.max {
+            limiter.retain_recent();
+            if limiter.len() >= self.max {
                 // Every tracked address is busy: a new one waits rather than resetting them all.
                 return Err(Refusal::Rate { retry_after: 1 });
             }
         }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.burst,
-            refilled: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
-        bucket.refilled = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate);
-            Err(Refusal::Rate {
-                retry_after: super::whole_seconds(wait),
-            })
-        }
+        limiter.check_key(&key).map_err(|not_until| Refusal::Rate {
+            retry_after: super::whole_seconds(not_until.wait_time_from(self.clock.now())),
+        })
     }
 }
 
-/// The proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks.
-#[derive(Clone, Debug, Default)]
+/// The proxies whose `X-Forwarded-For` is believed: addresses or CIDR blocks (the setting
+/// `trusted_proxies`, read from a list of them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "Vec<String>")]
 pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = anyhow::Error;
+
+    fn try_from(entries: Vec<String>) -> anyhow::Result<Self> {
+        TrustedProxies::parse(&entries)
+    }
+}
 
 impl TrustedProxies {
     /// Parses `address` or `address/prefix` entries.
@@ -121,15 +157,16 @@ impl TrustedProxies {
             };
             let address: IpAddr = address
                 .parse()
-                .map_err(|_| anyhow::anyhow!("trusted_proxies: {entry:?} is not an address"))?;
+                .map_err(|_| anyhow::anyhow!("{entry:?} is not an address"))?;
             let max = if address.is_ipv4() { 32 } else { 128 };
-            let prefix =
-                match prefix {
-                    Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
-                        anyhow::anyhow!("trusted_proxies: bad prefix in {entry:?}")
-                    })?,
-                    None => max,
-                };
+            let prefix = match prefix {
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| anyhow::anyhow!("bad prefix in {entry:?}"))?,
+                None => max,
+            };
             blocks.push((address, prefix));
         }
         Ok(TrustedProxies(blocks))
@@ -183,43 +220,76 @@ fn masked(value: u128, prefix: u8) -> u128 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 
+    /// Buckets on a clock that moves only when told to.
+    fn on_fake_clock(
+        rate: u32,
+        burst: u32,
+        max: usize,
+    ) -> (AddressBuckets<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let burst = NonZeroU32::new(burst).unwrap();
+        (
+            AddressBuckets::with_clock(rate, burst, max, clock.clone()),
+            clock,
+        )
+    }
+
     #[test]
     fn an_ipv6_slash_64_is_one_bucket() {
-        let buckets = AddressBuckets::new(1.0, 2.0);
-        let t0 = Instant::now();
+        let (buckets, _clock) = on_fake_clock(1, 2, ADDRESSES_MAX);
         let a = AddressKey::of(ip("2001:db8:1:2::1"));
         let b = AddressKey::of(ip("2001:db8:1:2:ffff:1:2:3"));
         assert_eq!(a, b);
-        assert!(buckets.admit_at(a, t0).is_ok());
-        assert!(buckets.admit_at(b, t0).is_ok());
-        assert!(buckets.admit_at(b, t0).is_err());
+        assert!(buckets.admit_key(a).is_ok());
+        assert!(buckets.admit_key(b).is_ok());
+        assert!(buckets.admit_key(b).is_err());
         let other = AddressKey::of(ip("2001:db8:1:3::1"));
-        assert!(buckets.admit_at(other, t0).is_ok());
+        assert!(buckets.admit_key(other).is_ok());
     }
 
     #[test]
     fn a_full_map_drops_refilled_buckets_only_and_never_resets_a_busy_one() {
-        let buckets = AddressBuckets::with_max(1.0, 2.0, 3);
-        let t0 = Instant::now();
+        let (buckets, clock) = on_fake_clock(1, 2, 3);
         let key = |n: u8| AddressKey::of(IpAddr::from([192, 0, 2, n]));
         // An attacker empties its bucket.
-        assert!(buckets.admit_at(key(1), t0).is_ok());
-        assert!(buckets.admit_at(key(1), t0).is_ok());
-        assert!(buckets.admit_at(key(1), t0).is_err());
-        assert!(buckets.admit_at(key(2), t0).is_ok());
-        assert!(buckets.admit_at(key(3), t0).is_ok());
+        assert!(buckets.admit_key(key(1)).is_ok());
+        assert!(buckets.admit_key(key(1)).is_ok());
+        assert!(buckets.admit_key(key(1)).is_err());
+        assert!(buckets.admit_key(key(2)).is_ok());
+        assert!(buckets.admit_key(key(3)).is_ok());
         // The map is full of busy buckets: a new address waits, and the attacker stays limited.
-        assert!(buckets.admit_at(key(4), t0).is_err());
-        assert!(buckets.admit_at(key(1), t0).is_err());
+        assert!(buckets.admit_key(key(4)).is_err());
+        assert!(buckets.admit_key(key(1)).is_err());
         // Later, refilled buckets make room; the emptied one has refilled too by then.
-        let later = t0 + Duration::from_secs(3);
-        assert!(buckets.admit_at(key(4), later).is_ok());
+        clock.advance(Duration::from_secs(3));
+        assert!(buckets.admit_key(key(4)).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_says_when_a_token_is_back_and_a_zero_rate_limits_nothing() {
+        let (buckets, clock) = on_fake_clock(1, 1, ADDRESSES_MAX);
+        let key = AddressKey::of(ip("192.0.2.9"));
+        assert!(buckets.admit_key(key).is_ok());
+        assert_eq!(
+            buckets.admit_key(key),
+            Err(Refusal::Rate { retry_after: 1 })
+        );
+        clock.advance(Duration::from_millis(1_000));
+        assert!(buckets.admit_key(key).is_ok());
+        let (unlimited, _clock) = on_fake_clock(0, 1, 1);
+        for _ in 0..10 {
+            assert!(unlimited.admit_key(key).is_ok());
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod sync;
 pub mod watch;
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -75,7 +76,7 @@ impl From<Refusal> for ClientError {
 #[derive(Clone, Debug)]
 pub struct LimitSettings {
     pub rate_per_second: u32,
-    pub rate_burst: u32,
+    pub rate_burst: NonZeroU32,
     pub daily_quota: u64,
     pub enumeration_misses: u32,
     pub enumeration_retry_after: Duration,
@@ -99,7 +100,7 @@ pub struct Limits {
 impl Limits {
     pub fn new(settings: &LimitSettings) -> Self {
         let rate = f64::from(settings.rate_per_second);
-        let burst = f64::from(settings.rate_burst.max(1));
+        let burst = f64::from(settings.rate_burst.get());
         let quota = i64::try_from(settings.daily_quota).unwrap_or(i64::MAX);
         let budget = match (rate > 0.0, quota > 0) {
             (false, false) => None,
@@ -123,11 +124,11 @@ impl Limits {
         Limits {
             budget,
             lease_extra,
-            retry_after_flag: settings.enumeration_retry_after.as_secs().max(1),
+            retry_after_flag: settings.enumeration_retry_after.as_secs(),
             leases: Mutex::new(HashMap::new()),
             flagged: RwLock::new(HashSet::new()),
             watch: Watch::new(settings.enumeration_misses),
-            addresses: AddressBuckets::new(rate, burst),
+            addresses: AddressBuckets::new(settings.rate_per_second, settings.rate_burst),
             proxies: settings.trusted_proxies.clone(),
         }
     }

@@ -8,8 +8,9 @@ use crate::helpers::TEST_AUDIT_KEY;
 
 /// The PKCS#11 settings `ops/softhsm` prints; fails loudly when they are missing.
 fn token_settings() -> onshi::health_id::keys::KeySettings {
-    let mut settings = onshi::health_id::keys::KeySettings::default();
-    settings.apply_env(&|name| std::env::var(name).ok());
+    let mut settings = onshi::config::Settings::load_from(None, |name| std::env::var(name).ok())
+        .expect("the settings in the environment are valid")
+        .health_id;
     assert!(
         settings.pkcs11_module.is_some() && std::env::var_os("SOFTHSM2_CONF").is_some(),
         "the PKCS#11 tests need a SoftHSM2 token: run eval \"$(ops/softhsm)\" (ops/test does)"
@@ -139,7 +140,7 @@ async fn the_chain_is_keyed_by_the_token_which_never_reveals_the_key() {
 #[tokio::test]
 async fn serve_refuses_to_start_without_an_audit_key_or_witness() {
     let base = onshi::config::Settings {
-        listen: "127.0.0.1:0".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("{}/postgres", crate::helpers::pg_server()),
         link_key_file: None,
         ..Default::default()

@@ -25,7 +25,10 @@ fn trust_with(change: impl FnOnce(&std::path::Path)) -> PathBuf {
 }
 
 async fn app_with(dir: &std::path::Path, grace_seconds: u64) -> (TestApp, String) {
-    let app = spawn_card_app_with(dir, |s| s.crl_grace_seconds = grace_seconds).await;
+    let app = spawn_card_app_with(dir, |s| {
+        s.crl_grace_seconds = std::time::Duration::from_secs(grace_seconds)
+    })
+    .await;
     app.load(
         &Csv::new()
             .acquire(1, (INSURER, "12", "3456", "01"), "1980-04-01", "2020-04-01")
