@@ -68,8 +68,9 @@ pub enum PartyCommand {
         /// The facility's 10-digit facility code (facilities only).
         #[arg(long)]
         code: Option<String>,
-        /// An insurer number the insurer owns; repeat the flag for each.
-        #[arg(long = "insurer-number")]
+        /// An insurer number the insurer owns (or, for a payer, a 公費負担者番号 it owns);
+        /// repeat the flag for each.
+        #[arg(long = "insurer-number", alias = "payer-number")]
         insurer_numbers: Vec<String>,
         /// The token stops working after this many days (default: no expiry).
         #[arg(long)]
@@ -116,6 +117,7 @@ pub enum RoleArg {
     Facility,
     Claims,
     Insurer,
+    Payer,
     Admin,
 }
 
@@ -125,6 +127,7 @@ impl From<RoleArg> for Role {
             RoleArg::Facility => Role::Facility,
             RoleArg::Claims => Role::Claims,
             RoleArg::Insurer => Role::Insurer,
+            RoleArg::Payer => Role::Payer,
             RoleArg::Admin => Role::Admin,
         }
     }

@@ -344,6 +344,7 @@ mod tests {
             role,
             facility_code: code.map(str::to_owned),
             insurer_numbers: BTreeSet::new(),
+            payer_numbers: BTreeSet::new(),
             certificates: Vec::new(),
         };
         assert!(party(Role::Claims, None).may_batch());

@@ -252,6 +252,7 @@ mod tests {
             role: Role::Facility,
             facility_code: None,
             insurer_numbers: BTreeSet::new(),
+            payer_numbers: BTreeSet::new(),
             certificates: Vec::new(),
         }
     }

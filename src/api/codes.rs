@@ -177,7 +177,7 @@ codes! {
         "The server has no health-ID key configured: the operator must set one.";
     RoleUnknownCode "role.unknown_code" BAD_REQUEST Some("role"),
         "登録内容に誤りがあります。",
-        "`role` must be one of facility, claims, insurer or admin.";
+        "`role` must be one of facility, claims, insurer, payer or admin.";
     PartyNotFound "party.not_found" NOT_FOUND NONE,
         "該当する登録がありません。",
         "No party has this id.";

@@ -42,6 +42,7 @@ pub mod health;
 pub mod health_ids;
 pub mod limits;
 pub mod parties;
+pub mod public_expenses;
 pub mod reference_numbers;
 pub mod routes;
 

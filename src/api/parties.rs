@@ -18,7 +18,7 @@ use crate::parties::{NewParty, Role, Token};
 #[serde(deny_unknown_fields)]
 #[schema(as = NewParty)]
 struct NewPartyBody {
-    #[schema(pattern = "^(facility|claims|insurer|admin)$")]
+    #[schema(pattern = "^(facility|claims|insurer|payer|admin)$")]
     role: String,
     /// At most 100 characters, no control characters.
     #[serde(default)]
@@ -31,6 +31,9 @@ struct NewPartyBody {
     /// 保険者番号s; for an insurer only.
     #[serde(default)]
     insurer_numbers: Vec<String>,
+    /// 公費負担者番号s (8 digits, check digit verified); for a payer only.
+    #[serde(default)]
+    payer_numbers: Vec<String>,
     /// When the token expires, in days from now; no expiry when absent.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 36500)]
@@ -50,15 +53,28 @@ pub async fn add(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ClientError::new(
             Code::RoleUnknownCode,
-            "The role must be facility, claims, insurer or admin.",
+            "The role must be facility, claims, insurer, payer or admin.",
         )
         .with_field("role")
     })?;
+    // A payer's 公費負担者番号s take the place of an insurer's numbers; no other role has any.
+    let owned = match role {
+        Role::Payer if body.insurer_numbers.is_empty() => &body.payer_numbers,
+        _ if body.payer_numbers.is_empty() => &body.insurer_numbers,
+        _ => {
+            return Err(ClientError::fault(
+                "payer_numbers",
+                crate::domain::Fault::Required,
+                "Payer numbers are for a payer only, and a payer has no insurer numbers.",
+            )
+            .into())
+        }
+    };
     let party = NewParty::new(
         role,
         body.name,
         body.facility_code.as_deref(),
-        &body.insurer_numbers,
+        owned,
         body.expires_in_days,
         body.client_certificate.as_slice(),
     )
@@ -132,6 +148,8 @@ pub const ADD_DOC: Doc = Doc {
         "facility_code",
         "insurer_number",
         "insurer_numbers",
+        "payer_number",
+        "payer_numbers",
         "name",
         "expires_in_days",
         "client_certificate",

@@ -11,7 +11,8 @@ use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
-    access_log, card, doc, eligibility, enrollments, health, health_ids, parties, reference_numbers,
+    access_log, card, doc, eligibility, enrollments, health, health_ids, parties, public_expenses,
+    reference_numbers,
 };
 use crate::parties::Role;
 
@@ -103,6 +104,8 @@ route_table! {
     // the handler refuses them (`crate::parties::Party::may_batch`).
     POST "/v1/eligibility/batch" CHECKERS => eligibility::check_batch, eligibility::CHECK_BATCH_DOC;
     POST "/v1/eligibility/card" FACILITY => card::check, card::CHECK_DOC;
+    POST "/v1/eligibility/assistance" CHECKERS => public_expenses::check, public_expenses::CHECK_DOC;
+    POST "/v1/public-expenses" Access::Roles(&[Role::Payer]) => public_expenses::upload, public_expenses::UPLOAD_DOC;
     POST "/v1/reference-numbers" CHECKERS => reference_numbers::register, reference_numbers::REGISTER_DOC;
     POST "/v1/self/consents/withdraw" Access::CardHolder => card::withdraw_consents, card::WITHDRAW_CONSENTS_DOC;
     POST "/v1/challenges" FACILITY => card::challenge, card::CHALLENGE_DOC;

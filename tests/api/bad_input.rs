@@ -22,6 +22,7 @@ pub enum Who {
     Facility,
     Claims,
     Insurer,
+    Payer,
     Admin,
 }
 
@@ -58,6 +59,8 @@ impl World {
 }
 
 pub const PURPOSE: &str = "bad-input";
+/// The payer of the setup: 医療扶助 (法別 12), checksum-valid.
+pub const PAYER: &str = "12136016";
 pub const QUERY_KEY: (&str, &str, &str, &str) = (INSURER, "12", "3456", "01");
 
 async fn setup(app: &TestApp) -> World {
@@ -66,6 +69,7 @@ async fn setup(app: &TestApp) -> World {
     tokens.insert("Claims", app.party(Role::Claims, &[]).await);
     tokens.insert("Insurer", app.party(Role::Insurer, &[INSURER]).await);
     tokens.insert("Admin", app.party(Role::Admin, &[]).await);
+    tokens.insert("Payer", app.party(Role::Payer, &[PAYER]).await);
     let csv = Csv::new()
         .acquire(1, QUERY_KEY, "1980-04-01", "2020-04-01")
         .build();
@@ -229,6 +233,7 @@ async fn every_bad_input_gets_its_4xx_and_changes_nothing() {
             Role::Facility => Who::Facility,
             Role::Claims => Who::Claims,
             Role::Insurer => Who::Insurer,
+            Role::Payer => Who::Payer,
             Role::Admin => Who::Admin,
         };
         let token = world.token(who);
@@ -244,6 +249,16 @@ async fn every_bad_input_gets_its_4xx_and_changes_nothing() {
                 ("text/csv", header, FILLER.as_slice(), (422, "row.too_long")),
                 ("text/csv", header, BAD_LINES, (422, "file.too_many_errors")),
             ];
+        }
+        if path == "/v1/public-expenses" {
+            // A payer's file is read whole, up to its 64 MiB.
+            let header = b"change,payer_number,recipient_number\n";
+            huge = vec![(
+                "text/csv",
+                header,
+                FILLER.as_slice(),
+                (413, "body.too_large"),
+            )];
         }
         for (content_type, head, filler, want) in huge {
             let (status, body) =

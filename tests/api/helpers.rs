@@ -277,7 +277,14 @@ impl TestApp {
                 .then(|| FacilityCode::parse(FACILITY_CODE).unwrap()),
             insurer_numbers: insurer_numbers
                 .iter()
+                .filter(|_| role != Role::Payer)
                 .map(|n| InsurerNumber::parse(n).unwrap())
+                .collect(),
+            // A payer's numbers are given where an insurer's are.
+            payer_numbers: insurer_numbers
+                .iter()
+                .filter(|_| role == Role::Payer)
+                .map(|n| onshi::domain::PublicExpensePayerNumber::parse(n).unwrap())
                 .collect(),
             expires_at: None,
             client_certificates: Vec::new(),

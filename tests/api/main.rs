@@ -19,6 +19,7 @@ mod link_key;
 mod migrations;
 mod openapi;
 mod own_server;
+mod public_expenses;
 mod reader;
 mod roles;
 mod tls;

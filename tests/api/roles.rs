@@ -24,16 +24,18 @@ enum Who {
     HomeNursing,
     Claims,
     Insurer,
+    Payer,
     Admin,
 }
 
-const EVERYONE: [Who; 7] = [
+const EVERYONE: [Who; 8] = [
     Who::Medical,
     Who::Dental,
     Who::Pharmacy,
     Who::HomeNursing,
     Who::Claims,
     Who::Insurer,
+    Who::Payer,
     Who::Admin,
 ];
 
@@ -43,6 +45,7 @@ impl Who {
             Who::Medical | Who::Dental | Who::Pharmacy | Who::HomeNursing => Role::Facility,
             Who::Claims => Role::Claims,
             Who::Insurer => Role::Insurer,
+            Who::Payer => Role::Payer,
             Who::Admin => Role::Admin,
         }
     }
@@ -57,6 +60,7 @@ impl Who {
             Who::HomeNursing => facility("0160113718"),
             Who::Claims => json!({"role": "claims"}),
             Who::Insurer => json!({"role": "insurer", "insurer_numbers": [INSURER]}),
+            Who::Payer => json!({"role": "payer", "payer_numbers": [crate::bad_input::PAYER]}),
             Who::Admin => json!({"role": "admin"}),
         }
     }
@@ -74,7 +78,7 @@ enum Gets {
 #[derive(Clone, Copy, Debug)]
 enum Access {
     Public(Gets),
-    Roles([Gets; 7]),
+    Roles([Gets; 8]),
 }
 use Access::{Public, Roles};
 
@@ -94,7 +98,7 @@ struct Endpoint {
     body: &'static str,
     /// `Public(answer)`: no credential needed (any sent is ignored), the same answer for all.
     /// `Roles`: what each caller gets, in the order of [`EVERYONE`]: Medical, Dental, Pharmacy,
-    /// HomeNursing, Claims, Insurer, Admin.
+    /// HomeNursing, Claims, Insurer, Payer, Admin.
     gets: Access,
 }
 
@@ -132,60 +136,67 @@ const ENDPOINTS: &[Endpoint] = &[
         gets: Public(UNISSUED) },
     Endpoint { method: "POST", route: "/v1/access-log/lookup", path: "/v1/access-log/lookup", headers: JSON,
         body: QUERY,
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, OK]) },
     Endpoint { method: "POST", route: "/v1/eligibility", path: "/v1/eligibility", headers: JSON,
         body: QUERY,
-        //         Medical Dental Pharmacy HomeNursing Claims Insurer Admin
-        gets: Roles([OK,     OK,    OK,      OK,         OK,    NO,     NO]) },
+        //         Medical Dental Pharmacy HomeNursing Claims Insurer Payer Admin
+        gets: Roles([OK, OK, OK, OK, OK, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/eligibility/batch", path: "/v1/eligibility/batch", headers: JSON,
         body: r#"{"queries": [{"insurer_number": "33120015", "number": "3456", "birth_date": "1980-04-01"}]}"#,
-        gets: Roles([OK,     OK,    NO,      NO,         OK,    NO,     NO]) },
+        gets: Roles([OK, OK, NO, NO, OK, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/eligibility/card", path: "/v1/eligibility/card", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
-        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO]) },
+        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/challenges", path: "/v1/challenges", headers: &[],
         body: "",
-        gets: Roles([NEW,    NEW,   NEW,     NEW,        NO,    NO,     NO]) },
+        gets: Roles([NEW, NEW, NEW, NEW, NO, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/card-links", path: "/v1/card-links", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000", "card_surface": {"my_number": "MA==", "basic_facts": "MA==", "signature": "MA==", "issuer_certificate": "MA==", "auth_key": "MA==", "internal_authentication": "MA=="}}"#,
-        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO]) },
+        gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/card-links/unlink", path: "/v1/card-links/unlink", headers: JSON,
         body: r#"{"certificate": "MA=="}"#,
-        gets: Roles([NO, NO, NO, NO, NO, NO, Gets::Answer(422, "certificate.malformed")]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, Gets::Answer(422, "certificate.malformed")]) },
     Endpoint { method: "POST", route: "/v1/self/card-unlink", path: "/v1/self/card-unlink", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
         gets: Public(UNISSUED) },
     Endpoint { method: "POST", route: "/v1/self/consents/withdraw", path: "/v1/self/consents/withdraw", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
         gets: Public(UNISSUED) },
+    Endpoint { method: "POST", route: "/v1/eligibility/assistance", path: "/v1/eligibility/assistance", headers: JSON,
+        body: r#"{"payer_number": "12136016", "recipient_number": "1234566", "birth_date": "1980-04-01"}"#,
+        gets: Roles([OK, OK, OK, OK, OK, NO, NO, NO]) },
+    Endpoint { method: "POST", route: "/v1/public-expenses", path: "/v1/public-expenses", headers: CSV,
+        body: "change,payer_number,recipient_number,individual_number,birth_date,valid_from\n\
+               grant,12136016,1234566,983205673214,1985-05-05,2026-04-01\n",
+        gets: Roles([NO, NO, NO, NO, NO, NO, OK, NO]) },
     Endpoint { method: "POST", route: "/v1/reference-numbers", path: "/v1/reference-numbers", headers: JSON,
         body: r#"{"entries": [{"insurer_number": "33120015", "number": "3456", "reference_number": "P-1"}]}"#,
-        gets: Roles([OK,     OK,    OK,      OK,         OK,    NO,     NO]) },
+        gets: Roles([OK, OK, OK, OK, OK, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/parties", path: "/v1/parties", headers: JSON,
         body: r#"{"role": "claims", "name": "registered by the roles table"}"#,
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, NEW]) },
     Endpoint { method: "POST", route: "/v1/parties/{id}/revoke", path: "/v1/parties/0/revoke", headers: &[],
         body: "",
-        gets: Roles([NO, NO, NO, NO, NO, NO, Gets::Answer(404, "party.not_found")]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, Gets::Answer(404, "party.not_found")]) },
     Endpoint { method: "POST", route: "/v1/enrollments", path: "/v1/enrollments", headers: CSV,
         body: "change,individual_number,insurer_number,symbol,number,branch,card_classification,relationship,insured_name,name,name_kana,sex,birth_date,acquired_on,copay_ratio\n\
                acquire,983205673214,33120015,12,7777,01,01,1,架空 花子,架空 花子,カクウ ハナコ,2,1985-05-05,2020-04-01,030\n",
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    OK,     NO]) },
+        gets: Roles([NO, NO, NO, NO, NO, OK, NO, NO]) },
     Endpoint { method: "GET", route: "/v1/enrollments/{batch_id}", path: "/v1/enrollments/roles-table-setup", headers: &[],
         body: "",
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    OK,     OK]) },
+        gets: Roles([NO, NO, NO, NO, NO, OK, NO, OK]) },
     Endpoint { method: "POST", route: "/v1/purposes", path: "/v1/purposes", headers: JSON,
         body: r#"{"name": "roles-table-added", "parties": [{party_id}]}"#,
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     NEW]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, NEW]) },
     Endpoint { method: "POST", route: "/v1/health-ids", path: "/v1/health-ids", headers: JSON,
         body: r#"{"purpose": "roles-table", "insurer_number": "33120015", "symbol": "12", "number": "3456", "branch": "01", "birth_date": "1980-04-01"}"#,
-        gets: Roles([OK,     OK,    OK,      OK,         NO,    NO,     NO]) },
+        gets: Roles([OK, OK, OK, OK, NO, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/health-ids/resolve", path: "/v1/health-ids/resolve", headers: JSON,
         body: r#"{"purpose": "roles-table", "health_id": "{health_id}"}"#,
-        gets: Roles([OK,     OK,    OK,      OK,         OK,    OK,     OK]) },
+        gets: Roles([OK, OK, OK, OK, OK, OK, OK, OK]) },
     Endpoint { method: "POST", route: "/v1/health-ids/reissue", path: "/v1/health-ids/reissue", headers: JSON,
         body: r#"{"purpose": "roles-table", "health_id": "{health_id}"}"#,
-        gets: Roles([NO,     NO,    NO,      NO,         NO,    NO,     OK]) },
+        gets: Roles([NO, NO, NO, NO, NO, NO, NO, OK]) },
 ];
 
 /// Every POST endpoint's path and a role it admits: other tests reach every endpoint this way.

@@ -11,7 +11,6 @@ create table party_payers (
     payer_number text not null check (payer_number ~ '^[0-9]{8}$'),
     primary key (party_id, payer_number)
 );
-create unique index party_payers_number on party_payers (payer_number);
 
 -- One row per payer Idempotency-Key, as enrollment_batches for insurers.
 create table public_expense_batches (

@@ -84,7 +84,7 @@ pub async fn insert(
             &[&id, &number.as_str()],
         )
         .await
-        .context("registering a payer number (each belongs to one payer)")?;
+        .context("registering a payer number")?;
     }
     for fingerprint in party.client_certificates {
         tx.execute(

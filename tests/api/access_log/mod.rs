@@ -47,6 +47,7 @@ async fn facility(app: &TestApp, name: &str, code: &str) -> String {
         name: Some(name.to_owned()),
         facility_code: Some(FacilityCode::parse(code).unwrap()),
         insurer_numbers: Vec::new(),
+        payer_numbers: Vec::new(),
         expires_at: None,
         client_certificates: Vec::new(),
     };
