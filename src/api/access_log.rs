@@ -190,12 +190,12 @@ pub const SELF_CHALLENGE_DOC: Doc = Doc {
         description: "The challenge.",
         content: Content::Json(schema::<super::card::ChallengeView>),
     }],
-    codes: &[
+    codes: &[&[
         Code::CardNotConfigured,
         Code::BodyTimeout,
         Code::BodyIncomplete,
         Code::BodyTooLarge,
-    ],
+    ]],
     fields: &[],
     params: &[],
 };
@@ -216,26 +216,13 @@ pub const SELF_VIEW_DOC: Doc = Doc {
         content: Content::Json(schema::<crate::access_log::Page>),
     }],
     codes: &[
-        Code::CardNotConfigured,
-        Code::CardRevocationUnavailable,
-        Code::ChallengeUnknown,
-        Code::ChallengeUsed,
-        Code::ChallengeExpired,
-        Code::ChallengeOtherParty,
-        Code::ChallengeWrongAudience,
-        Code::CertificateMalformed,
-        Code::CertificateNotForAuthentication,
-        Code::CertificateUnknownIssuer,
-        Code::CertificateBadChainSignature,
-        Code::CertificateIssuerNotValid,
-        Code::CertificateNotYetValid,
-        Code::CertificateExpired,
-        Code::CertificateRevoked,
-        Code::SignatureInvalid,
-        Code::CardNotLinked,
-        Code::QueryInvalid,
-        Code::QueryUnknownParameter,
-        Code::BeforeUnknown,
+        super::card::PROOF_CODES,
+        &[
+            Code::CardNotLinked,
+            Code::QueryInvalid,
+            Code::QueryUnknownParameter,
+            Code::BeforeUnknown,
+        ],
     ],
     fields: &[
         "certificate",
@@ -261,7 +248,7 @@ pub const LOOKUP_DOC: Doc = Doc {
         description: "One page of the log.",
         content: Content::Json(schema::<crate::access_log::Page>),
     }],
-    codes: &[
+    codes: &[&[
         Code::QueryInvalid,
         Code::QueryUnknownParameter,
         Code::BeforeUnknown,
@@ -269,7 +256,7 @@ pub const LOOKUP_DOC: Doc = Doc {
         Code::PersonAmbiguous,
         Code::BirthDateAfterDateOfCare,
         Code::QueryNotObject,
-    ],
+    ]],
     fields: &[
         "insurer_number",
         "symbol",

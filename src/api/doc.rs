@@ -108,8 +108,8 @@ pub struct Doc {
     pub body: Body,
     pub replies: &'static [Reply],
     /// The codes of the table this route may answer besides those every route of its kind
-    /// answers (authentication, limits, body reading, the database).
-    pub codes: &'static [Code],
+    /// answers (authentication, limits, body reading, the database), in groups that routes share.
+    pub codes: &'static [&'static [Code]],
     /// The members whose validation may fail as `<member>.<fault>`.
     pub fields: &'static [&'static str],
     pub params: &'static [Param],
@@ -152,7 +152,7 @@ pub fn codes_of(route: &Route) -> Vec<Code> {
         Body::None if route.access != Access::Anyone => codes.extend(NO_BODY),
         Body::None | Body::Csv(_) => {}
     }
-    codes.extend(doc.codes);
+    codes.extend(doc.codes.iter().copied().flatten());
     Code::ALL
         .iter()
         .copied()
@@ -452,7 +452,7 @@ pub const JSON_DOC: Doc = Doc {
         description: "The OpenAPI 3.1 document.",
         content: Content::Json(|_| json!({ "type": "object" })),
     }],
-    codes: &[],
+    codes: &[&[]],
     fields: &[],
     params: &[],
 };
@@ -468,7 +468,7 @@ pub const YAML_DOC: Doc = Doc {
         description: "The OpenAPI 3.1 document.",
         content: Content::Yaml,
     }],
-    codes: &[],
+    codes: &[&[]],
     fields: &[],
     params: &[],
 };

@@ -282,7 +282,7 @@ pub const CHECK_ONE_DOC: Doc = Doc {
         description: "The answer.",
         content: Content::Json(schema::<Answer>),
     }],
-    codes: &[Code::BirthDateAfterDateOfCare],
+    codes: &[&[Code::BirthDateAfterDateOfCare]],
     fields: &QUERY_FIELDS,
     params: &[],
 };
@@ -301,7 +301,7 @@ pub const CHECK_BATCH_DOC: Doc = Doc {
         description: "One result per query, in order.",
         content: Content::Json(schema::<BatchAnswer>),
     }],
-    codes: &[Code::QueriesRequired, Code::QueriesCount],
+    codes: &[&[Code::QueriesRequired, Code::QueriesCount]],
     fields: &[],
     params: &[],
 };

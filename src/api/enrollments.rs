@@ -35,19 +35,7 @@ pub async fn upload(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.party();
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("text/csv") {
-        return Err(ClientError::new(
-            Code::ContentTypeUnsupported,
-            "Send the enrolment file with Content-Type: text/csv (UTF-8).",
-        )
-        .with_field("Content-Type")
-        .into());
-    }
+    require_csv(&req)?;
     let batch_id = idempotency_key(&req)?;
     let gate = &state.uploads;
     let _turn = gate.turn(party.id).await?;
@@ -298,22 +286,67 @@ pub async fn report(
 }
 
 fn report_response(report: &Report) -> HttpResponse {
-    match report.status {
-        BatchStatus::Applied => HttpResponse::Ok().json(report),
-        BatchStatus::Rejected => {
-            let mut body = serde_json::to_value(report).unwrap_or_default();
-            let error = ClientError::new(
-                Code::EnrollmentRejected,
-                format!(
-                    "{} lines were rejected; nothing was applied. Correct them and send the file again with a new Idempotency-Key.",
-                    report.rejected_lines
-                ),
-            );
-            body["error"] = serde_json::to_value(&error.body).unwrap_or_default();
-            HttpResponse::build(error.status).json(body)
-        }
+    batch_answer(report, report.status, report.rejected_lines)
+}
+
+/// 415 unless the request says it carries CSV.
+pub(super) fn require_csv(req: &HttpRequest) -> Result<(), ClientError> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("text/csv") {
+        Ok(())
+    } else {
+        Err(ClientError::new(
+            Code::ContentTypeUnsupported,
+            "Send the file with Content-Type: text/csv (UTF-8).",
+        )
+        .with_field("Content-Type"))
     }
 }
+
+/// A batch's report: 200 when applied, 422 with `error` beside the report when rejected.
+pub(super) fn batch_answer(
+    report: &impl serde::Serialize,
+    status: BatchStatus,
+    rejected_lines: u64,
+) -> HttpResponse {
+    if status == BatchStatus::Applied {
+        return HttpResponse::Ok().json(report);
+    }
+    let mut body = serde_json::to_value(report).unwrap_or_default();
+    let error = ClientError::new(
+        Code::EnrollmentRejected,
+        format!(
+            "{rejected_lines} lines were rejected; nothing was applied. Correct them and send the file again with a new Idempotency-Key."
+        ),
+    );
+    body["error"] = serde_json::to_value(&error.body).unwrap_or_default();
+    HttpResponse::build(error.status).json(body)
+}
+
+/// The codes every batch upload may answer.
+pub(super) const UPLOAD_CODES: &[Code] = &[
+    Code::BodyTimeout,
+    Code::BodyIncomplete,
+    Code::BodyTooLarge,
+    Code::ContentTypeUnsupported,
+    Code::IdempotencyKeyRequired,
+    Code::IdempotencyKeyFormat,
+    Code::IdempotencyKeyTaken,
+    Code::EnrollmentRejected,
+];
+
+/// The batch id of an upload.
+pub(super) const IDEMPOTENCY_KEY: Param = Param {
+    name: "Idempotency-Key",
+    location: In::Header,
+    required: true,
+    description: "The batch id, unique per batch; 1 to 200 printable ASCII characters, no spaces.",
+    schema: || serde_json::json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
+};
 
 pub(super) fn idempotency_key(req: &HttpRequest) -> Result<String, ClientError> {
     let error = |code: Code, message: &'static str| ClientError::new(code, message);
@@ -368,7 +401,7 @@ impl Read for ChannelReader {
     }
 }
 
-const ENROLMENT_FILE: &str = "UTF-8 CSV. The first line names the columns, in any order; a BOM is accepted.\n`change`, `insurer_number` and `number` are required columns; an unknown or repeated\ncolumn rejects the file.\n\n| column | meaning |\n|---|---|\n| change | `acquire`, `lose` or `update` |\n| individual_number | 12-digit My Number, check digit verified; required for `acquire`; only links the person's coverages, never stored, logged or returned |\n| insurer_number, symbol, number, branch | the coverage's key (no branch for 後期高齢者医療, insurer numbers 39…) |\n| insurer_name | optional display name of the insurer |\n| card_classification | 01-07 or A1 |\n| relationship | 1 insured person, 2 dependant |\n| insured_name, name, name_kana, sex, birth_date | the person on this coverage (sex 1/2/3) |\n| postcode, address | as registered |\n| acquired_on, lost_on, loss_reason | loss reason 01, 02, 03 or 99 |\n| effective_on | for `update`: the day the change takes effect |\n| copay_ratio | `010`, `020` or `030` |\n| card_issued_on, card_valid_from, card_valid_to | card dates |\n| elderly_copay_ratio, elderly_valid_from, elderly_valid_to | elderly recipient certificate |\n| limit_classification, limit_category, limit_valid_from, limit_valid_to | high-cost limit certificate (01-03; A01-A06, B01-B10) |\n\nDates are `YYYY-MM-DD`. An `acquire` needs `individual_number`, `card_classification`,\n`relationship`, `insured_name`, `name`, `name_kana`, `sex`, `birth_date`, `acquired_on`\nand `copay_ratio`; a `lose` carries only the key, `lost_on` and `loss_reason`; an\n`update` the key, `effective_on` and the columns that change (empty means unchanged).\nLines for the same key apply in file order.";
+const ENROLMENT_FILE: &str = "UTF-8 CSV. The first line names the columns, in any order; a BOM is accepted.\n`change`, `insurer_number` and `number` are required columns; an unknown or repeated\ncolumn rejects the file.\n\n| column | meaning |\n|---|---|\n| change | `acquire`, `lose` or `update` |\n| individual_number | 12-digit My Number, check digit verified; required for `acquire`; only links the person's coverages, never stored, logged or returned |\n| insurer_number, symbol, number, branch | the coverage's key (no branch for 後期高齢者医療, insurer numbers 39…) |\n| insurer_name | optional display name of the insurer |\n| card_classification | 01-07 or A1 |\n| relationship | 1 insured person, 2 dependant |\n| insured_name, name, name_kana, sex, birth_date | the person on this coverage (sex 1/2/3) |\n| postcode, address | as registered |\n| acquired_on, lost_on, loss_reason | loss reason 01, 02, 03 or 99 |\n| effective_on | for `update`: the day the change takes effect |\n| copay_ratio | `010`, `020` or `030` |\n| card_issued_on, card_valid_from, card_valid_to | card dates |\n| elderly_copay_ratio, elderly_valid_from, elderly_valid_to | elderly recipient certificate |\n| limit_classification, limit_category, limit_valid_from, limit_valid_to | high-cost limit certificate (01-03; A01-A06, B01-B10) |\n| specific_disease, specific_disease_valid_from, specific_disease_valid_to, specific_disease_self_pay | specific-disease certificate (1-3; yen a month) |\n\nDates are `YYYY-MM-DD`. An `acquire` needs `individual_number`, `card_classification`,\n`relationship`, `insured_name`, `name`, `name_kana`, `sex`, `birth_date`, `acquired_on`\nand `copay_ratio`; a `lose` carries only the key, `lost_on` and `loss_reason`; an\n`update` the key, `effective_on` and the columns that change (empty means unchanged).\nLines for the same key apply in file order.";
 
 pub const UPLOAD_DOC: Doc = Doc {
     id: "uploadEnrollments",
@@ -391,27 +424,9 @@ pub const UPLOAD_DOC: Doc = Doc {
             content: Content::Json(schema::<Report>),
         },
     ],
-    codes: &[
-        Code::BodyTimeout,
-        Code::BodyIncomplete,
-        Code::BodyTooLarge,
-        Code::ContentTypeUnsupported,
-        Code::IdempotencyKeyRequired,
-        Code::IdempotencyKeyFormat,
-        Code::IdempotencyKeyTaken,
-        Code::UploadDeadline,
-        Code::UploadBusy,
-        Code::EnrollmentRejected,
-    ],
+    codes: &[UPLOAD_CODES, &[Code::UploadDeadline, Code::UploadBusy]],
     fields: &[],
-    params: &[Param {
-        name: "Idempotency-Key",
-        location: In::Header,
-        required: true,
-        description:
-            "The batch id, unique per batch; 1 to 200 printable ASCII characters, no spaces.",
-        schema: || serde_json::json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
-    }],
+    params: &[IDEMPOTENCY_KEY],
 };
 
 pub const REPORT_DOC: Doc = Doc {
@@ -426,7 +441,7 @@ pub const REPORT_DOC: Doc = Doc {
         description: "The report.",
         content: Content::Json(schema::<Report>),
     }],
-    codes: &[Code::BatchNotFound],
+    codes: &[&[Code::BatchNotFound]],
     fields: &[],
     params: &[Param {
         name: "batch_id",

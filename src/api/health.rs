@@ -101,7 +101,7 @@ pub const HEALTHZ_DOC: Doc = Doc {
         description: "Alive.",
         content: Content::Json(schema::<Alive>),
     }],
-    codes: &[],
+    codes: &[&[]],
     fields: &[],
     params: &[],
 };
@@ -119,7 +119,7 @@ pub const READYZ_DOC: Doc = Doc {
         description: "Ready, or degraded for card checks of the CAs named.",
         content: Content::Json(schema::<Readiness>),
     }],
-    codes: &[],
+    codes: &[&[]],
     fields: &[],
     params: &[],
 };

@@ -290,7 +290,7 @@ pub const ADD_PURPOSE_DOC: Doc = Doc {
         description: "Registered.",
         content: Content::Json(schema::<PurposeView>),
     }],
-    codes: &[Code::PurposeExists, Code::PartiesUnknown],
+    codes: &[&[Code::PurposeExists, Code::PartiesUnknown]],
     fields: &["name", "parties", "key_version"],
     params: &[],
 };
@@ -308,13 +308,13 @@ pub const ISSUE_DOC: Doc = Doc {
         description: "The eligibility answer, and the ID when valid.",
         content: Content::Json(schema::<crate::health_id::Issuance>),
     }],
-    codes: &[
+    codes: &[&[
         Code::HealthIdUnconfigured,
         Code::PurposeUnknown,
         Code::PurposeNotAuthorized,
         Code::BirthDateAfterDateOfCare,
         Code::QueryNotObject,
-    ],
+    ]],
     fields: &[
         "purpose",
         "insurer_number",
@@ -340,11 +340,11 @@ pub const RESOLVE_DOC: Doc = Doc {
         description: "Active, with the eligibility answer; or revoked.",
         content: Content::Json(schema::<crate::health_id::Resolution>),
     }],
-    codes: &[
+    codes: &[&[
         Code::PurposeUnknown,
         Code::PurposeNotAuthorized,
         Code::HealthIdNotFound,
-    ],
+    ]],
     fields: &["purpose", "health_id", "date_of_care"],
     params: &[],
 };
@@ -361,12 +361,12 @@ pub const REISSUE_DOC: Doc = Doc {
         description: "The new ID.",
         content: Content::Json(schema::<crate::health_id::Issued>),
     }],
-    codes: &[
+    codes: &[&[
         Code::HealthIdUnconfigured,
         Code::PurposeUnknown,
         Code::HealthIdNotFound,
         Code::HealthIdRevoked,
-    ],
+    ]],
     fields: &["purpose", "health_id"],
     params: &[],
 };

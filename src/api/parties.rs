@@ -143,7 +143,7 @@ pub const ADD_DOC: Doc = Doc {
         description: "Registered.",
         content: Content::Json(schema::<Registered>),
     }],
-    codes: &[Code::RoleUnknownCode],
+    codes: &[&[Code::RoleUnknownCode]],
     fields: &[
         "facility_code",
         "insurer_number",
@@ -170,7 +170,7 @@ pub const REVOKE_DOC: Doc = Doc {
         description: "Revoked.",
         content: Content::Json(schema::<Revoked>),
     }],
-    codes: &[Code::PartyNotFound],
+    codes: &[&[Code::PartyNotFound]],
     fields: &[],
     params: &[Param {
         name: "id",

@@ -1,7 +1,6 @@
 //! `POST /v1/public-expenses`: a payer loads the 公費 and 医療扶助 of the payer numbers it owns;
 //! `POST /v1/eligibility/assistance`: a facility checks 医療扶助 by its numbers.
 
-use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,8 +8,10 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::body::{json_object, only_known, optional_string, read_limited, required_string};
 use super::codes::Code;
-use super::doc::{schema, Body, Content, Doc, In, Param, Reply};
-use super::enrollments::idempotency_key;
+use super::doc::{schema, Body, Content, Doc, Reply};
+use super::enrollments::{
+    batch_answer, idempotency_key, require_csv, IDEMPOTENCY_KEY, UPLOAD_CODES,
+};
 use super::error::{ApiError, ClientError};
 use super::AppState;
 use crate::domain::{parse_date, Fault, PublicExpensePayerNumber, PublicExpenseRecipientNumber};
@@ -30,19 +31,7 @@ pub async fn upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let party = caller.party();
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("text/csv") {
-        return Err(ClientError::new(
-            Code::ContentTypeUnsupported,
-            "Send the file with Content-Type: text/csv (UTF-8).",
-        )
-        .with_field("Content-Type")
-        .into());
-    }
+    require_csv(&req)?;
     let batch_id = idempotency_key(&req)?;
     let body = read_limited(payload, FILE_MAX).await?;
     let outcome = public_expense::load(
@@ -55,31 +44,15 @@ pub async fn upload(
     )
     .await?;
     match outcome {
-        Outcome::Applied(report) => Ok(HttpResponse::Ok().json(report)),
-        Outcome::Rejected(report) => Ok(rejected(&report)),
-        Outcome::Repeated(report) => Ok(match report.status {
-            crate::enrollment::report::BatchStatus::Applied => HttpResponse::Ok().json(report),
-            crate::enrollment::report::BatchStatus::Rejected => rejected(&report),
-        }),
+        Outcome::Applied(report) | Outcome::Rejected(report) | Outcome::Repeated(report) => {
+            Ok(batch_answer(&report, report.status, report.rejected_lines))
+        }
         Outcome::Taken => Err(ClientError::new(
             Code::IdempotencyKeyTaken,
             "Another sender used this Idempotency-Key; choose a unique batch id.",
         )
         .into()),
     }
-}
-
-fn rejected(report: &PublicExpenseReport) -> HttpResponse {
-    let error = ClientError::new(
-        Code::EnrollmentRejected,
-        format!(
-            "{} lines were rejected; nothing was applied. Correct them and send the file again with a new Idempotency-Key.",
-            report.rejected_lines
-        ),
-    );
-    let mut body = serde_json::to_value(report).unwrap_or_default();
-    body["error"] = serde_json::to_value(&error.body).unwrap_or_default();
-    HttpResponse::build(error.status).json(body)
 }
 
 /// A check of 医療扶助 by its numbers.
@@ -209,25 +182,9 @@ pub const UPLOAD_DOC: Doc = Doc {
             content: Content::Json(schema::<PublicExpenseReport>),
         },
     ],
-    codes: &[
-        Code::BodyTimeout,
-        Code::BodyIncomplete,
-        Code::BodyTooLarge,
-        Code::ContentTypeUnsupported,
-        Code::IdempotencyKeyRequired,
-        Code::IdempotencyKeyFormat,
-        Code::IdempotencyKeyTaken,
-        Code::EnrollmentRejected,
-    ],
+    codes: &[UPLOAD_CODES],
     fields: &[],
-    params: &[Param {
-        name: "Idempotency-Key",
-        location: In::Header,
-        required: true,
-        description:
-            "The batch id, unique per batch; 1 to 200 printable ASCII characters, no spaces.",
-        schema: || serde_json::json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
-    }],
+    params: &[IDEMPOTENCY_KEY],
 };
 
 pub const CHECK_DOC: Doc = Doc {
@@ -245,7 +202,7 @@ pub const CHECK_DOC: Doc = Doc {
         description: "The answer.",
         content: Content::Json(schema::<AssistanceAnswer>),
     }],
-    codes: &[Code::BirthDateAfterDateOfCare],
+    codes: &[&[Code::BirthDateAfterDateOfCare]],
     fields: &ASSISTANCE_FIELDS,
     params: &[],
 };

@@ -149,7 +149,7 @@ pub const REGISTER_DOC: Doc = Doc {
         description: "Registered.",
         content: Content::Json(schema::<ReferenceNumbersRegistered>),
     }],
-    codes: &[Code::QueryNotObject],
+    codes: &[&[Code::QueryNotObject]],
     fields: &[
         "entries",
         "insurer_number",

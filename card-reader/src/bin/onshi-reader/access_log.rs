@@ -1,34 +1,26 @@
 //! The `access-log` command: the card holder's own list of who looked at their data.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use card_reader::server::{SelfProof, ServerClient};
 use serde_json::Value;
 
 use crate::cli::AccessLogArgs;
 use crate::outcome::Failure;
-use crate::signing::{sign_challenge, Binding};
+use crate::signing::{holder_proof, HolderRequest};
 use card_reader::binding::Purpose;
 
 /// Runs the flow; prints the list on stdout and progress on stderr.
 pub fn run(args: &AccessLogArgs) -> Result<(), Failure> {
-    let client =
-        ServerClient::for_card_holder(&args.server, Duration::from_secs(args.server_timeout));
-    let origin = client.origin()?;
-    let bound = Binding {
-        purpose: Purpose::SelfView,
-        origin: &origin,
-        consents: None,
-    };
-    let signed = sign_challenge(
-        args.reader.as_deref(),
-        args.timeout,
-        args.pin_stdin,
-        &bound,
-        || client.self_challenge(),
+    let (client, proof) = holder_proof(
+        &HolderRequest {
+            server: &args.server,
+            server_timeout: args.server_timeout,
+            reader: args.reader.as_deref(),
+            timeout: args.timeout,
+            pin_stdin: args.pin_stdin,
+        },
+        Purpose::SelfView,
     )?;
-    let proof = SelfProof::new(&signed.certificate, &signed.challenge, &signed.signature);
     let limit = args.limit.map(|n| n.to_string());
     let mut page = Vec::new();
     if let Some(limit) = &limit {

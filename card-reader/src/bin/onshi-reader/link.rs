@@ -13,13 +13,13 @@
 use std::time::Duration;
 
 use card_reader::binding::{self, Purpose};
-use card_reader::server::{CardLink, SelfProof, ServerClient};
+use card_reader::server::{CardLink, ServerClient};
 use card_reader::{JpkiCard, Readers};
 
 use crate::check::token_from;
 use crate::cli::{LinkArgs, UnlinkArgs};
 use crate::outcome::Failure;
-use crate::signing::{read_pin, read_pin_twice, show_tries, sign_challenge, Binding};
+use crate::signing::{holder_proof, read_pin, read_pin_twice, show_tries, HolderRequest};
 
 /// Runs the link at a facility's reader; prints the server's answer.
 pub fn run_link(args: &LinkArgs) -> Result<(), Failure> {
@@ -88,22 +88,7 @@ pub fn run_link(args: &LinkArgs) -> Result<(), Failure> {
 
 /// The holder unlinks their card (card and PIN, no token).
 pub fn run_unlink(args: &UnlinkArgs) -> Result<(), Failure> {
-    let client =
-        ServerClient::for_card_holder(&args.server, Duration::from_secs(args.server_timeout));
-    let origin = client.origin()?;
-    let bound = Binding {
-        purpose: Purpose::Unlink,
-        origin: &origin,
-        consents: None,
-    };
-    let signed = sign_challenge(
-        args.reader.as_deref(),
-        args.timeout,
-        args.pin_stdin,
-        &bound,
-        || client.self_challenge(),
-    )?;
-    let proof = SelfProof::new(&signed.certificate, &signed.challenge, &signed.signature);
+    let (client, proof) = holder_proof(&holder(args), Purpose::Unlink)?;
     let answer = client.unlink_card(&proof)?;
     if args.json {
         println!("{answer:#}");
@@ -115,22 +100,7 @@ pub fn run_unlink(args: &UnlinkArgs) -> Result<(), Failure> {
 
 /// The holder withdraws the consents they gave at readers (card and PIN, no token).
 pub fn run_withdraw_consents(args: &UnlinkArgs) -> Result<(), Failure> {
-    let client =
-        ServerClient::for_card_holder(&args.server, Duration::from_secs(args.server_timeout));
-    let origin = client.origin()?;
-    let bound = Binding {
-        purpose: Purpose::WithdrawConsents,
-        origin: &origin,
-        consents: None,
-    };
-    let signed = sign_challenge(
-        args.reader.as_deref(),
-        args.timeout,
-        args.pin_stdin,
-        &bound,
-        || client.self_challenge(),
-    )?;
-    let proof = SelfProof::new(&signed.certificate, &signed.challenge, &signed.signature);
+    let (client, proof) = holder_proof(&holder(args), Purpose::WithdrawConsents)?;
     let answer = client.withdraw_consents(&proof)?;
     if args.json {
         println!("{answer:#}");
@@ -141,4 +111,14 @@ pub fn run_withdraw_consents(args: &UnlinkArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+fn holder(args: &UnlinkArgs) -> HolderRequest<'_> {
+    HolderRequest {
+        server: &args.server,
+        server_timeout: args.server_timeout,
+        reader: args.reader.as_deref(),
+        timeout: args.timeout,
+        pin_stdin: args.pin_stdin,
+    }
 }

@@ -117,3 +117,49 @@ pub fn read_pin(from_stdin: bool, prompt: &str) -> Result<Pin, Failure> {
     }
     Err(invalid())
 }
+
+/// Where a card holder's own request goes and how the card is read for it.
+pub struct HolderRequest<'a> {
+    pub server: &'a str,
+    pub server_timeout: u64,
+    pub reader: Option<&'a str>,
+    pub timeout: u64,
+    pub pin_stdin: bool,
+}
+
+/// The card holder's proof for `purpose` over a self challenge (no token), with the client to
+/// send it with.
+pub fn holder_proof(
+    request: &HolderRequest<'_>,
+    purpose: Purpose,
+) -> Result<
+    (
+        card_reader::server::ServerClient,
+        card_reader::server::SelfProof,
+    ),
+    Failure,
+> {
+    let client = card_reader::server::ServerClient::for_card_holder(
+        request.server,
+        Duration::from_secs(request.server_timeout),
+    );
+    let origin = client.origin()?;
+    let bound = Binding {
+        purpose,
+        origin: &origin,
+        consents: None,
+    };
+    let signed = sign_challenge(
+        request.reader,
+        request.timeout,
+        request.pin_stdin,
+        &bound,
+        || client.self_challenge(),
+    )?;
+    let proof = card_reader::server::SelfProof::new(
+        &signed.certificate,
+        &signed.challenge,
+        &signed.signature,
+    );
+    Ok((client, proof))
+}
