@@ -17,6 +17,7 @@
 //! | `enumeration_misses` | `ONSHI_ENUMERATION_MISSES` (distinct not-found keys a minute that flag a party; 0 = off) | 50 |
 //! | `enumeration_cooloff_seconds` | `ONSHI_ENUMERATION_COOLOFF_SECONDS` (`Retry-After` of a flagged party, which stays refused until cleared) | 300 |
 //! | `trusted_proxies` | `ONSHI_TRUSTED_PROXIES` (comma-separated addresses or CIDR blocks whose `X-Forwarded-For` is believed) | none |
+//! | `metrics_allow` | `ONSHI_METRICS_ALLOW` (comma-separated addresses or CIDR blocks that may read `GET /metrics`) | `127.0.0.1/32, ::1/128` |
 //! | `upload_concurrency` | `ONSHI_UPLOAD_CONCURRENCY` (enrolment uploads applied at once, all insurers) | 4 |
 //! | `upload_per_party` | `ONSHI_UPLOAD_PER_PARTY` (at once per insurer) | 1 |
 //! | `upload_wait_seconds` | `ONSHI_UPLOAD_WAIT_SECONDS` (longest wait for an upload's turn; then 503) | 30 |
@@ -95,6 +96,8 @@ pub struct Settings {
     pub enumeration_cooloff_seconds: Duration,
     pub daily_quota: u64,
     pub trusted_proxies: TrustedProxies,
+    /// The address ranges `GET /metrics` answers.
+    pub metrics_allow: TrustedProxies,
     pub upload_concurrency: NonZeroUsize,
     pub upload_per_party: NonZeroUsize,
     #[serde(deserialize_with = "seconds")]
@@ -156,6 +159,8 @@ impl Default for Settings {
             enumeration_cooloff_seconds: Duration::from_secs(300),
             daily_quota: 0,
             trusted_proxies: TrustedProxies::default(),
+            metrics_allow: TrustedProxies::parse(&["127.0.0.1/32", "::1/128"])
+                .expect("the default ranges parse"),
             upload_concurrency: count(4),
             upload_per_party: count(1),
             upload_wait_seconds: Duration::from_secs(30),
@@ -199,6 +204,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("daily_quota", &self.daily_quota)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_allow", &self.metrics_allow)
             .field("upload_concurrency", &self.upload_concurrency)
             .field("upload_per_party", &self.upload_per_party)
             .field("upload_wait_seconds", &self.upload_wait_seconds)

@@ -26,6 +26,7 @@ pub mod eligibility;
 pub mod enrollment;
 pub mod health_id;
 pub mod link_key;
+pub mod metrics;
 pub mod parties;
 pub mod public_expense;
 pub mod secret_file;

@@ -125,11 +125,13 @@ impl Application {
                 .context("challenge_seconds is out of range")?,
             health_ids: settings.health_id.open()?.map(Arc::new),
             clock,
+            metrics_allow: settings.metrics_allow.clone(),
         });
         crate::api::limits::sync::start(connector.clone(), state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
+                .wrap_fn(crate::api::metrics::observe)
                 .app_data(state.clone())
                 .configure(routes)
         })

@@ -41,6 +41,7 @@ pub mod error;
 pub mod health;
 pub mod health_ids;
 pub mod limits;
+pub mod metrics;
 pub mod parties;
 pub mod public_expenses;
 pub mod reference_numbers;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub health_ids: Option<Arc<crate::health_id::keys::KeySource>>,
     /// The time the use cases see (the system's, outside the tests).
     pub clock: crate::clock::Clock,
+    /// Who may read `GET /metrics`.
+    pub metrics_allow: limits::TrustedProxies,
 }
 
 /// Every route of [`routes::ROUTES`]; anything else is 405 (a known path) or 404.

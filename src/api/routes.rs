@@ -11,8 +11,8 @@ use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
-    access_log, card, doc, eligibility, enrollments, health, health_ids, parties, public_expenses,
-    reference_numbers,
+    access_log, card, doc, eligibility, enrollments, health, health_ids, metrics, parties,
+    public_expenses, reference_numbers,
 };
 use crate::parties::Role;
 
@@ -99,6 +99,7 @@ route_table! {
     GET "/readyz" Access::Anyone => health::readyz, health::READYZ_DOC;
     GET "/openapi.json" Access::Anyone => doc::json, doc::JSON_DOC;
     GET "/openapi.yaml" Access::Anyone => doc::yaml, doc::YAML_DOC;
+    GET "/metrics" Access::Anyone => metrics::scrape, metrics::SCRAPE_DOC;
     POST "/v1/eligibility" CHECKERS => eligibility::check_one, eligibility::CHECK_ONE_DOC;
     // Pharmacies and home-nursing stations are facilities but check one patient at a time:
     // the handler refuses them (`crate::parties::Party::may_batch`).

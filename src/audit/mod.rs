@@ -184,6 +184,11 @@ impl AuditLog {
         }
     }
 
+    /// How many requests wait for their records to be written.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Records the disclosures durably; returns once they are committed.
     ///
     /// # Errors
@@ -301,7 +306,17 @@ async fn write(
                 }
             }
         };
-        let error = match current.append(records).await {
+        let started = std::time::Instant::now();
+        let appended = current.append(records).await;
+        crate::metrics::metrics()
+            .audit_commit_seconds
+            .with_label_values(&[if appended.is_ok() {
+                "committed"
+            } else {
+                "failed"
+            }])
+            .observe(started.elapsed().as_secs_f64());
+        let error = match appended {
             Ok(()) => return Ok(()),
             Err(error) => error,
         };

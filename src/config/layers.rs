@@ -36,6 +36,7 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
         &["ONSHI_ENUMERATION_COOLOFF_SECONDS"],
     ),
     ("trusted_proxies", &["ONSHI_TRUSTED_PROXIES"]),
+    ("metrics_allow", &["ONSHI_METRICS_ALLOW"]),
     ("upload_concurrency", &["ONSHI_UPLOAD_CONCURRENCY"]),
     ("upload_per_party", &["ONSHI_UPLOAD_PER_PARTY"]),
     ("upload_wait_seconds", &["ONSHI_UPLOAD_WAIT_SECONDS"]),
@@ -84,7 +85,7 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
 pub const SECRETS: &[&str] = &["link_key", "health_id.key"];
 
 /// The settings whose variable is a comma-separated list.
-const LISTS: &[&str] = &["trusted_proxies"];
+const LISTS: &[&str] = &["trusted_proxies", "metrics_allow"];
 
 /// The variables of a setting, as a message names them.
 pub fn variables_of(setting: &str) -> Option<String> {

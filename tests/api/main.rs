@@ -16,6 +16,7 @@ mod health_ids;
 mod helpers;
 mod limits;
 mod link_key;
+mod metrics;
 mod migrations;
 mod openapi;
 mod own_server;

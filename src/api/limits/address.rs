@@ -172,6 +172,11 @@ impl TrustedProxies {
         Ok(TrustedProxies(blocks))
     }
 
+    /// Whether `address` is in one of the blocks.
+    pub fn contains_address(&self, address: IpAddr) -> bool {
+        self.contains(address)
+    }
+
     fn contains(&self, address: IpAddr) -> bool {
         self.0
             .iter()

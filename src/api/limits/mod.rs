@@ -33,7 +33,8 @@ use super::error::{ApiError, ClientError};
 use crate::api::codes::Code;
 use crate::domain::PartyId;
 use crate::store::limits::{self as store, Budget};
-use address::{AddressBuckets, TrustedProxies};
+use address::AddressBuckets;
+pub use address::TrustedProxies;
 use watch::{Key, Watch};
 
 /// How much of a party's rate a server leases at a time: the tolerance per server.
@@ -49,6 +50,15 @@ pub enum Refusal {
 
 impl From<Refusal> for ClientError {
     fn from(refusal: Refusal) -> Self {
+        let reason = match refusal {
+            Refusal::Rate { .. } => "rate",
+            Refusal::Quota { .. } => "quota",
+            Refusal::Enumeration { .. } => "enumeration",
+        };
+        crate::metrics::metrics()
+            .refusals
+            .with_label_values(&[reason])
+            .inc();
         match refusal {
             Refusal::Rate { retry_after } => ClientError::new(
                 Code::RateLimited,
