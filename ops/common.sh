@@ -120,3 +120,17 @@ ensure_cargo_deny() {
     cargo install --locked --quiet cargo-deny --version "$CARGO_DENY_VERSION"
   fi
 }
+
+# An independent FHIR R4 model for the FHIR tests (fhir.resources 6.5 is R4 4.0.1; it needs
+# pydantic 1), in a virtual environment of the project's: sets ONSHI_FHIR_PYTHON.
+FHIR_PACKAGES=("fhir.resources==6.5.0" "pydantic==1.10.19")
+ensure_fhir_python() {
+  local venv="$STATE/py"
+  if ! "$venv/bin/python" -c 'import fhir.resources, pydantic; assert pydantic.VERSION.startswith("1.")' 2>/dev/null; then
+    log "installing ${FHIR_PACKAGES[*]} into $venv (once)"
+    command -v python3 >/dev/null || ensure_packages python3
+    python3 -m venv "$venv" 2>/dev/null || { ensure_packages python3-venv; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet "${FHIR_PACKAGES[@]}"
+  fi
+  export ONSHI_FHIR_PYTHON="$venv/bin/python"
+}

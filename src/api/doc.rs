@@ -68,6 +68,8 @@ pub enum Body {
 #[derive(Debug)]
 pub enum Content {
     Json(SchemaFn),
+    /// FHIR JSON (`application/fhir+json`), or else onshi's error body.
+    Fhir(SchemaFn),
     Yaml,
     Text,
 }
@@ -329,7 +331,12 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
     let mut responses = Map::new();
     for reply in doc.replies {
         let content = match reply.content {
-            Content::Json(schema) => json!({ "application/json": { "schema": schema(schemas) } }),
+            Content::Json(schema) => {
+                json!({ "application/json": { "schema": schema(schemas) } })
+            }
+            Content::Fhir(schema) => json!({
+                "application/fhir+json": { "schema": schema(schemas) },
+            }),
             Content::Yaml => json!({ "application/yaml": { "schema": { "type": "string" } } }),
             Content::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
         };
@@ -358,8 +365,19 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
                     error["description"].as_str().unwrap_or_default()
                 );
                 documented["description"] = Value::String(listed);
-                let content = &mut documented["content"]["application/json"]["schema"];
-                *content = json!({ "allOf": [content.take(), error["content"]["application/json"]["schema"].clone()] });
+                let error_content = error["content"]["application/json"].clone();
+                let fhir = doc
+                    .replies
+                    .iter()
+                    .any(|r| r.status == status && matches!(r.content, Content::Fhir(_)));
+                if fhir {
+                    // Either the FHIR answer (its own media type) or onshi's JSON error body.
+                    documented["content"]["application/json"] = error_content;
+                } else {
+                    let content = &mut documented["content"]["application/json"]["schema"];
+                    *content =
+                        json!({ "allOf": [content.take(), error_content["schema"].clone()] });
+                }
             }
             None => {
                 responses.insert(status.to_string(), error);

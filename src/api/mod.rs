@@ -38,6 +38,7 @@ pub mod doc;
 pub mod eligibility;
 pub mod enrollments;
 pub mod error;
+pub mod fhir;
 pub mod health;
 pub mod health_ids;
 pub mod limits;

@@ -11,7 +11,7 @@ use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
-    access_log, card, doc, eligibility, enrollments, health, health_ids, metrics, parties,
+    access_log, card, doc, eligibility, enrollments, fhir, health, health_ids, metrics, parties,
     public_expenses, reference_numbers,
 };
 use crate::parties::Role;
@@ -100,6 +100,8 @@ route_table! {
     GET "/openapi.json" Access::Anyone => doc::json, doc::JSON_DOC;
     GET "/openapi.yaml" Access::Anyone => doc::yaml, doc::YAML_DOC;
     GET "/metrics" Access::Anyone => metrics::scrape, metrics::SCRAPE_DOC;
+    GET "/fhir/metadata" Access::Anyone => fhir::metadata, fhir::METADATA_DOC;
+    POST "/fhir/CoverageEligibilityRequest/$submit" CHECKERS => fhir::submit, fhir::SUBMIT_DOC;
     POST "/v1/eligibility" CHECKERS => eligibility::check_one, eligibility::CHECK_ONE_DOC;
     // Pharmacies and home-nursing stations are facilities but check one patient at a time:
     // the handler refuses them (`crate::parties::Party::may_batch`).

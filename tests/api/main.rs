@@ -11,6 +11,7 @@ mod db_tls;
 mod eligibility;
 mod enrollments;
 mod faults;
+mod fhir;
 mod health;
 mod health_ids;
 mod helpers;
