@@ -18,10 +18,12 @@ fn digest(text: &str) -> String {
     B64URL.encode(Sha256::digest(text.as_bytes()))
 }
 
+/// The key set a server publishes, its answer held to the API description.
 async fn jwks(address: &str) -> Value {
     let response = reqwest::get(format!("{address}/.well-known/jwks.json"))
         .await
         .unwrap();
+    let response = crate::contract::checked("GET", response).await;
     assert_eq!(response.status(), 200, "the key set needs no token");
     response.json().await.unwrap()
 }
@@ -307,13 +309,13 @@ async fn proofs_signed_before_a_rotation_still_verify() {
         .await;
     std::fs::remove_file(&new_key).unwrap();
     let answer: Value = app
-        .http
-        .post(format!("{rotated}/v1/eligibility"))
-        .bearer_auth(&facility)
-        .json(&query("3456"))
-        .send()
+        .send(
+            app.http
+                .post(format!("{rotated}/v1/eligibility"))
+                .bearer_auth(&facility)
+                .json(&query("3456")),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

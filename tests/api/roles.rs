@@ -130,6 +130,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "GET", route: "/openapi.json", path: "/openapi.json", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "GET", route: "/openapi.yaml", path: "/openapi.yaml", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "GET", route: "/metrics", path: "/metrics", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/.well-known/jwks.json", path: "/.well-known/jwks.json", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "POST", route: "/v1/self/challenges", path: "/v1/self/challenges", headers: &[],
         body: "", gets: Public(NEW) },
     Endpoint { method: "POST", route: "/v1/self/access-log", path: "/v1/self/access-log", headers: JSON,
