@@ -388,3 +388,28 @@ async fn spawn_app_with_token(token: onshi::health_id::keys::KeySettings) -> Tes
     .await;
     app
 }
+
+/// Without a proof key (no file, no token) the server does not start: an answer without its
+/// proof is never given.
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_proof_key() {
+    let dir = std::env::temp_dir().join(format!("onshi-no-proof-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("witness")).unwrap();
+    let (link_key, audit_key) = (dir.join("link.key"), dir.join("audit.key"));
+    onshi::secret_file::write_new(&link_key, "5a".repeat(32).as_bytes()).unwrap();
+    onshi::secret_file::write_new(&audit_key, crate::helpers::TEST_AUDIT_KEY.as_bytes()).unwrap();
+    let mut settings = onshi::config::Settings {
+        listen: "127.0.0.1:0".into(),
+        link_key_file: Some(link_key),
+        ..onshi::config::Settings::default()
+    };
+    settings.audit.key_file = Some(audit_key);
+    settings.audit.witness_dir = Some(dir.join("witness"));
+    let error = onshi::startup::Application::build(&settings)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let error = error.expect("the server started without a proof key");
+    assert!(error.contains("no proof signing key"), "{error}");
+}
