@@ -33,8 +33,9 @@ fn proof(c: &mut Criterion) {
     group.bench_function("sign_in_process", |b| {
         b.iter(|| black_box(&claims).sign(&file_key))
     });
-    let mut token = KeySettings::default();
-    token.apply_env(&|name| std::env::var(name).ok());
+    let token: KeySettings = onshi::config::Settings::load()
+        .expect("the settings in the environment are valid")
+        .health_id;
     if token.pkcs11_module.is_some() {
         let in_token = ProofSettings::default()
             .open(&token)

@@ -346,8 +346,9 @@ async fn proofs_signed_before_a_rotation_still_verify() {
 
 #[tokio::test]
 async fn the_token_signs_proofs_with_its_own_pair() {
-    let mut token = onshi::health_id::keys::KeySettings::default();
-    token.apply_env(&|name| std::env::var(name).ok());
+    let mut token = onshi::config::Settings::load_from(None, |name| std::env::var(name).ok())
+        .expect("the settings in the environment are valid")
+        .health_id;
     assert!(
         token.pkcs11_module.is_some() && std::env::var_os("SOFTHSM2_CONF").is_some(),
         "the PKCS#11 tests need a SoftHSM2 token: run eval \"$(ops/softhsm)\" (ops/test does)"
@@ -399,7 +400,7 @@ async fn serve_refuses_to_start_without_a_proof_key() {
     onshi::secret_file::write_new(&link_key, "5a".repeat(32).as_bytes()).unwrap();
     onshi::secret_file::write_new(&audit_key, crate::helpers::TEST_AUDIT_KEY.as_bytes()).unwrap();
     let mut settings = onshi::config::Settings {
-        listen: "127.0.0.1:0".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
         link_key_file: Some(link_key),
         ..onshi::config::Settings::default()
     };
