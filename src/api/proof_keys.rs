@@ -38,7 +38,7 @@ pub const JWKS_DOC: Doc = Doc {
         description: "The JWK Set.",
         content: Content::Json(schema::<Jwks>),
     }],
-    codes: &[Code::RateLimited],
+    codes: &[&[Code::RateLimited]],
     fields: &[],
     params: &[],
 };
