@@ -95,6 +95,16 @@ ensure_audit_key() {
   export ONSHI_AUDIT_KEY_FILE="$STATE/audit.key" ONSHI_AUDIT_WITNESS_DIR="$STATE/witness"
 }
 
+# ensure_proof_key: a local, random key for the proofs' signing pair in development (a deployment
+# keeps the pair in the PKCS#11 token, see ops/softhsm).
+ensure_proof_key() {
+  if [ ! -s "$STATE/proof.key" ]; then
+    log "generating a development proof key in $STATE/proof.key"
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STATE/proof.key")
+  fi
+  export ONSHI_PROOF_KEY_FILE="$STATE/proof.key"
+}
+
 # app_role_url DB: the URL of database DB as the application role onshi_app (the server's role),
 # after letting that role log in (the migrations create it without LOGIN; the local server
 # trusts 127.0.0.1, a real deployment gives it a password instead).

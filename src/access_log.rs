@@ -269,7 +269,7 @@ async fn page(
 }
 
 /// Records one read of a person's log durably, under a new check id (time-ordered, as
-/// [`crate::eligibility::answer_with_record`] makes them), and returns that id.
+/// [`crate::eligibility::decided`] makes them), and returns that id.
 ///
 /// # Errors
 /// The audit record could not be written: the page must not be returned.

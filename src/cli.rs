@@ -55,6 +55,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::audit::cli::AuditCommand,
     },
+    /// Check a proof of check offline.
+    Proof {
+        #[command(subcommand)]
+        command: crate::proof::cli::ProofCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +239,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Audit { command } => crate::audit::cli::run(command, settings).await,
+        Command::Proof { command } => crate::proof::cli::run(command),
     }
 }
 

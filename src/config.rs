@@ -47,6 +47,8 @@
 //! | `audit.checkpoint_pkcs11_key_label` | `ONSHI_AUDIT_CHECKPOINT_PKCS11_KEY_LABEL` (Ed25519 pair signing checkpoints) | `onshi-audit-checkpoint` |
 //! | `audit.witness_dir` | `ONSHI_AUDIT_WITNESS_DIR` (the append-only checkpoint directory) | none: `serve` refuses to start |
 //! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
+//! | `proof.key_file` | `ONSHI_PROOF_KEY_FILE` (hex, at least 32 bytes, mode 600; the proofs' Ed25519 pair derives from it; development) | none: the pair `proof.pkcs11_key_label` in the PKCS#11 token of `health_id` |
+//! | `proof.pkcs11_key_label` | `ONSHI_PROOF_PKCS11_KEY_LABEL` (Ed25519 pair signing the proofs of check, `CKM_EDDSA`) | `onshi-proof` |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present;
 //! the environment names are those of the table ([`layers::VARIABLES`]). Every value is checked
@@ -122,6 +124,7 @@ pub struct Settings {
     pub migration_database_url: Option<String>,
     pub audit: crate::audit::key::AuditSettings,
     pub link_key_pkcs11_label: Option<String>,
+    pub proof: crate::proof::ProofSettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -179,6 +182,7 @@ impl Default for Settings {
             migration_database_url: None,
             audit: Default::default(),
             link_key_pkcs11_label: None,
+            proof: Default::default(),
         }
     }
 }
@@ -226,6 +230,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("audit", &self.audit)
             .field("link_key_pkcs11_label", &self.link_key_pkcs11_label)
+            .field("proof", &self.proof)
             .finish()
     }
 }

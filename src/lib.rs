@@ -2,7 +2,8 @@
 //!
 //! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
 //! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`]) → [`store`] (the only
-//! SQL) → back out as a typed answer, with the [`audit`] record made durable on the way.
+//! SQL) → back out as a typed answer, with the [`audit`] record made durable on the way and, for
+//! an eligibility answer, the [`proof`] anyone can verify signed into it.
 //!
 //! The layers are crates, so a backward import does not compile:
 //!
@@ -28,6 +29,7 @@ pub mod health_id;
 pub mod link_key;
 pub mod metrics;
 pub mod parties;
+pub mod proof;
 pub mod public_expense;
 pub mod secret_file;
 pub mod startup;

@@ -44,8 +44,8 @@ impl Application {
     /// when `settings.tls` names a certificate and key.
     ///
     /// # Errors
-    /// No link key, unusable TLS files, an unreachable database, a failing migration or an
-    /// unusable address.
+    /// No link key, audit key or proof key, unusable TLS files, an unreachable database, a
+    /// failing migration or an unusable address.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Clock::system()).await
     }
@@ -67,12 +67,14 @@ impl Application {
             );
         }
         let chain = audit_chain(settings)?;
+        let proofs = Arc::new(settings.proof.open(&settings.health_id)?);
         let mut client = crate::store::connect(settings.migration_url()).await?;
         crate::store::migrate::run(&mut client).await?;
         drop(client);
         // One parsed URL (with its TLS connector) for the pool and every dedicated session.
         let connector = crate::store::Connector::for_server(&settings.database_url)?;
         let pool = crate::store::pool_with(&connector, settings.pool_size.get())?;
+        crate::proof::publish(&pool, &proofs).await?;
         let listener = TcpListener::bind(settings.listen.to_string())
             .with_context(|| format!("listen (ONSHI_LISTEN): binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -126,6 +128,7 @@ impl Application {
             health_ids: settings.health_id.open()?.map(Arc::new),
             clock,
             metrics_allow: settings.metrics_allow.clone(),
+            proofs,
         });
         crate::api::limits::sync::start(connector.clone(), state.clone());
         let server = HttpServer::new(move || {

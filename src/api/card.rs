@@ -197,9 +197,10 @@ pub async fn check(
     let answer = card::check(
         &state.pool,
         &state.audit,
+        &state.proofs,
         trust.as_deref(),
         &state.origin,
-        party.id,
+        party,
         &proof,
         date_of_care,
         body.consents,

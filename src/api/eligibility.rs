@@ -89,8 +89,9 @@ pub async fn check_one(
     let mut answers = eligibility::check(
         &state.pool,
         &state.audit,
+        &state.proofs,
         state.clock.now(),
-        party.id,
+        party,
         DisclosureKind::EligibilityByNumber,
         &[&query],
     )
@@ -137,8 +138,9 @@ pub async fn check_batch(
     let answers = eligibility::check(
         &state.pool,
         &state.audit,
+        &state.proofs,
         state.clock.now(),
-        party.id,
+        party,
         DisclosureKind::EligibilityBatch,
         &valid,
     )

@@ -262,6 +262,7 @@ fn response(request: &Value, query: &Query, answer: &Answer) -> Value {
     }
     let mut identifiers =
         vec![json!({"system": format!("{ONSHI}/check-id"), "value": answer.check_id.to_string()})];
+    identifiers.push(json!({"system": format!("{ONSHI}/proof"), "value": answer.proof}));
     if let Some(reference) = &answer.reference_number {
         identifiers
             .push(json!({"system": format!("{ONSHI}/reference-number"), "value": reference}));
@@ -328,8 +329,9 @@ pub async fn submit(
     let mut answers = eligibility::check(
         &state.pool,
         &state.audit,
+        &state.proofs,
         state.clock.now(),
-        party.id,
+        party,
         DisclosureKind::EligibilityByNumber,
         &[&query],
     )

@@ -160,8 +160,9 @@ pub async fn issue(
     let issued = health_id::issue(
         &state.pool,
         &state.audit,
+        &state.proofs,
         keys,
-        party.id,
+        party,
         purpose.as_str(),
         &query,
     )
@@ -195,7 +196,8 @@ pub async fn resolve(
     let resolution = health_id::resolve(
         &state.pool,
         &state.audit,
-        caller.0.id,
+        &state.proofs,
+        &caller.0,
         purpose.as_str(),
         &id,
         date_of_care,

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
 //! | `GET /openapi.json`, `GET /openapi.yaml` | anyone | [`doc`] |
+//! | `GET /.well-known/jwks.json` | anyone | [`proof_keys`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
 //! | `POST /v1/eligibility/batch` | claims, medical and dental facilities (not pharmacies, home nursing) | [`eligibility`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
@@ -44,6 +45,7 @@ pub mod health_ids;
 pub mod limits;
 pub mod metrics;
 pub mod parties;
+pub mod proof_keys;
 pub mod public_expenses;
 pub mod reference_numbers;
 pub mod routes;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// Who may read `GET /metrics`.
     pub metrics_allow: limits::TrustedProxies,
+    /// The key that signs every eligibility answer's proof.
+    pub proofs: Arc<crate::proof::ProofKey>,
 }
 
 /// Every route of [`routes::ROUTES`]; anything else is 405 (a known path) or 404.

@@ -12,14 +12,14 @@ use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
     access_log, card, doc, eligibility, enrollments, fhir, health, health_ids, metrics, parties,
-    public_expenses, reference_numbers,
+    proof_keys, public_expenses, reference_numbers,
 };
 use crate::parties::Role;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, with no credential (health and the API description).
+    /// Anyone, with no credential (health, the API description, the proofs' public keys).
     Anyone,
     /// A card's holder, with no party token: the card's signature over a challenge is the
     /// credential (`/v1/self/...`).
@@ -102,6 +102,7 @@ route_table! {
     GET "/metrics" Access::Anyone => metrics::scrape, metrics::SCRAPE_DOC;
     GET "/fhir/metadata" Access::Anyone => fhir::metadata, fhir::METADATA_DOC;
     POST "/fhir/CoverageEligibilityRequest/$submit" CHECKERS => fhir::submit, fhir::SUBMIT_DOC;
+    GET "/.well-known/jwks.json" Access::Anyone => proof_keys::jwks, proof_keys::JWKS_DOC;
     POST "/v1/eligibility" CHECKERS => eligibility::check_one, eligibility::CHECK_ONE_DOC;
     // Pharmacies and home-nursing stations are facilities but check one patient at a time:
     // the handler refuses them (`crate::parties::Party::may_batch`).

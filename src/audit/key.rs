@@ -230,7 +230,8 @@ impl CheckpointSigner {
 }
 
 /// An Ed25519 key pair in a PKCS#11 token: the private key signs there (`CKM_EDDSA`), the public
-/// key is read once from the public-key object's `CKA_EC_POINT`.
+/// key is read once from the public-key object's `CKA_EC_POINT`. The checkpoints and the proofs
+/// of check each have their own pair.
 pub struct TokenSigner {
     session: std::sync::Mutex<cryptoki::session::Session>,
     private: cryptoki::object::ObjectHandle,
@@ -275,7 +276,7 @@ impl TokenSigner {
                 Attribute::EcPoint(point) => Some(point),
                 _ => None,
             })
-            .context("the checkpoint public key has no CKA_EC_POINT")?;
+            .with_context(|| format!("the public key {label} has no CKA_EC_POINT"))?;
         Ok(TokenSigner {
             session: std::sync::Mutex::new(session),
             private: *private,
@@ -283,7 +284,16 @@ impl TokenSigner {
         })
     }
 
-    fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// The pair's public key, as read from the token.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.public_key
+    }
+
+    /// Signs `message` in the token (`CKM_EDDSA`, pure Ed25519).
+    ///
+    /// # Errors
+    /// The token refused or failed.
+    pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
         use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
         use cryptoki::mechanism::Mechanism;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -293,7 +303,7 @@ impl TokenSigner {
                 self.private,
                 message,
             )
-            .context("signing the checkpoint in the PKCS#11 token")
+            .context("signing in the PKCS#11 token")
     }
 }
 
@@ -309,7 +319,7 @@ fn ed25519_point(point: &[u8]) -> anyhow::Result<[u8; 32]> {
     let bare = match point {
         [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
         bare if bare.len() == 32 => bare,
-        _ => anyhow::bail!("the checkpoint public key is not an Ed25519 point"),
+        _ => anyhow::bail!("the public key is not an Ed25519 point"),
     };
     Ok(bare.try_into().expect("32 bytes"))
 }

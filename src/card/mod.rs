@@ -33,8 +33,8 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, DisclosureKind};
-use crate::domain::{PartyId, PersonId};
-use crate::eligibility::{answer_with_record, decide, Advisory, Answer, Shown};
+use crate::domain::PersonId;
+use crate::eligibility::{decide, decided, seal, Advisory, Answer, Shown};
 use crate::store::card::{self as store, ConsentChoices, Taken};
 use binding::{Origin, Purpose};
 use trust::Snapshot;
@@ -214,14 +214,16 @@ pub async fn identify(
 pub async fn check(
     pool: &Pool,
     audit: &AuditLog,
+    proofs: &std::sync::Arc<crate::proof::ProofKey>,
     trust: Option<&Snapshot>,
     origin: &Origin,
-    party_id: PartyId,
+    party: &crate::parties::Party,
     proof: &CardProof<'_>,
     date_of_care: NaiveDate,
     consents: ConsentChoices,
     now: DateTime<Utc>,
 ) -> Result<Answer, CardError> {
+    let party_id = party.id;
     let client = pool.get().await.map_err(anyhow::Error::new)?;
     let bound = Bound {
         purpose: Purpose::Check,
@@ -240,12 +242,12 @@ pub async fn check(
         limit_certificate: consents.limit_certificate,
         specific_diseases: consents.specific_diseases,
     });
-    let (mut answer, record) = answer_with_record(
+    let mut decision = decided(
         now,
-        party_id,
+        party,
         DisclosureKind::EligibilityCard,
-        validity,
-        chosen,
+        (validity, chosen),
+        None,
         date_of_care,
         shown,
     );
@@ -253,15 +255,16 @@ pub async fn check(
         &client,
         person_id,
         party_id,
-        answer.check_id,
+        decision.check_id(),
         consents,
         now,
         now + Duration::hours(CONSENT_HOURS),
     )
     .await?;
-    answer.consents = Some(store::consents_in_force(&client, person_id, party_id, now).await?);
+    decision.answer_mut().consents =
+        Some(store::consents_in_force(&client, person_id, party_id, now).await?);
     if let Some(c) = chosen {
-        answer.reference_number = crate::store::reference::of_keys(
+        decision.answer_mut().reference_number = crate::store::reference::of_keys(
             &client,
             party_id,
             &[crate::eligibility::reference_key(c)],
@@ -269,7 +272,7 @@ pub async fn check(
         .await?
         .pop()
         .flatten();
-        answer.public_expenses =
+        decision.answer_mut().public_expenses =
             crate::store::public_expense::in_force(&client, &[(c.person_id, date_of_care)])
                 .await?
                 .pop()
@@ -279,7 +282,10 @@ pub async fn check(
                 .collect();
     }
     drop(client);
-    audit.record(vec![record]).await?;
+    let mut answer = seal(audit, proofs, vec![decision])
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no answer for one card check"))?;
     answer.advisories.extend(certificate_advisories(&card, now));
     Ok(answer)
 }

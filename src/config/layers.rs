@@ -78,6 +78,8 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
         "audit.checkpoint_seconds",
         &["ONSHI_AUDIT_CHECKPOINT_SECONDS"],
     ),
+    ("proof.key_file", &["ONSHI_PROOF_KEY_FILE"]),
+    ("proof.pkcs11_key_label", &["ONSHI_PROOF_PKCS11_KEY_LABEL"]),
 ];
 
 /// The secrets among them: taken from the environment only (a config file is not kept as a key

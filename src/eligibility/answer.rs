@@ -16,6 +16,16 @@ pub struct Answer {
     pub advisories: Vec<Advisory>,
     /// The access-audit record of this answer.
     pub check_id: Uuid,
+    /// The proof of check: a compact JWS (`alg` `EdDSA`, Ed25519; `typ` `onshi-proof+jwt`;
+    /// `kid` a key of `GET /.well-known/jwks.json`) anyone can verify offline. Its payload:
+    /// `check_id`; `iat` (seconds since the epoch); `facility_code` when a facility asked, else
+    /// `party_id`; `validity`; `date_of_care`; `coverage_digest`, base64url of the SHA-256 of
+    /// `insurer_number:symbol:number:branch:birth_date` of the coverage shown, or of the key
+    /// asked about when none is shown (the insurer number in 8 digits, full-width letters and
+    /// digits folded to ASCII, an absent symbol or branch empty, the date `YYYY-MM-DD`); absent
+    /// only for a card check that found no coverage. No expiry.
+    #[schema(pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+    pub proof: String,
     /// The asking facility's own patient number (照会番号) for this coverage key, if it
     /// registered one; no other party ever sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,7 +149,8 @@ pub struct LimitCertificate {
 }
 
 impl Answer {
-    pub fn new(
+    /// The answer before its proof is signed in (`proof` empty).
+    pub(super) fn unsigned(
         validity: Validity,
         coverage: Option<&Candidate>,
         date_of_care: NaiveDate,
@@ -167,6 +178,7 @@ impl Answer {
             withheld,
             consents: None,
             public_expenses: Vec::new(),
+            proof: String::new(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The flow: the API edge parses a request into a [`Query`]; [`check`] fetches the matching
 //! coverages for every query in one round trip, [`decide`]s each answer, records every answer in
-//! the audit log (durably, before returning), and hands back [`Answer`]s.
+//! the audit log (durably, before returning), signs each one's proof of check
+//! ([`crate::proof`]), and hands back [`Answer`]s.
 
 mod answer;
 mod decide;
@@ -10,13 +11,17 @@ mod decide;
 pub use answer::{Advisory, Answer, CoverageView, Shown, Withheld};
 pub use decide::{decide, Validity};
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, Disclosure, DisclosureKind};
-use crate::domain::{Actor, PartyId};
+use crate::domain::Actor;
 use crate::domain::{BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
+use crate::parties::Party;
+use crate::proof::ProofKey;
 
 /// A parsed eligibility question: the card key, the birth date (part of the match) and the day
 /// the care happens.
@@ -81,34 +86,132 @@ impl Query {
 /// care (the store's row). Only [`decide`] looks at these; callers see [`Answer`]s.
 pub use crate::store::coverage::CoverageRow as Candidate;
 
-/// The answer for a decided check and the audit record that discloses exactly what it shows,
-/// under one new check id. Every path that answers (by number, by card, by health ID) goes
-/// through here, so no answer can leave without its matching record.
-pub fn answer_with_record(
+/// A decided check on its way out: the answer it will give, the audit record that discloses
+/// exactly what it shows and the claims its proof will sign, under one new check id. Every path
+/// that answers (by number, by card, by health ID) makes one with [`decided`] and turns it into
+/// an [`Answer`] only through [`seal`], so no answer can leave without its record and its proof.
+pub struct Decided {
+    answer: Answer,
+    record: Disclosure,
+    claims: crate::proof::Claims,
+}
+
+impl Decided {
+    pub fn check_id(&self) -> Uuid {
+        self.answer.check_id
+    }
+
+    /// The answer, for what a use case adds to it before it is sealed (a reference number,
+    /// consents, advisories). What the proof signs was fixed by [`decided`].
+    pub fn answer_mut(&mut self) -> &mut Answer {
+        &mut self.answer
+    }
+}
+
+/// Decides what a check answers: `(validity, chosen)` as [`decide`] found them, showing the
+/// consent-bound details of `shown`. `asked` is the query by number, if there was one: its key
+/// is what the proof names when no coverage is disclosed (a claims system holds that key).
+pub fn decided(
     at: DateTime<Utc>,
-    party_id: PartyId,
+    party: &Party,
     kind: DisclosureKind,
-    validity: Validity,
-    chosen: Option<&Candidate>,
+    (validity, chosen): (Validity, Option<&Candidate>),
+    asked: Option<&Query>,
     date_of_care: NaiveDate,
     shown: Shown,
-) -> (Answer, Disclosure) {
+) -> Decided {
     // Time-ordered, so the unique index on check ids grows at its right edge instead of
     // touching a random page per answer.
     let check_id = Uuid::now_v7();
     let record = Disclosure {
         at,
-        actor: Actor::Party(party_id),
+        actor: Actor::Party(party.id),
         person_id: chosen.map(|c| c.person_id),
         coverage_id: chosen.map(|c| c.coverage_id),
         kind,
         check_id,
         validity: validity.code(),
     };
-    (
-        Answer::new(validity, chosen, date_of_care, check_id, shown),
+    let coverage_digest = match (chosen, asked) {
+        (Some(c), _) => Some(crate::proof::coverage_digest(
+            &c.insurer_number,
+            &c.symbol,
+            &c.number,
+            &c.branch,
+            c.birth_date,
+        )),
+        (None, Some(q)) => Some(crate::proof::coverage_digest(
+            q.insurer_number.as_str(),
+            q.symbol.as_ref().map_or("", |s| s.as_str()),
+            q.number.as_str(),
+            q.branch.as_ref().map_or("", |b| b.as_str()),
+            q.birth_date,
+        )),
+        (None, None) => None,
+    };
+    let (facility_code, party_id) = crate::proof::asking_party(party);
+    let claims = crate::proof::Claims {
+        check_id,
+        iat: at.timestamp(),
+        facility_code,
+        party_id,
+        validity: validity.code(),
+        date_of_care,
+        coverage_digest,
+    };
+    Decided {
+        answer: Answer::unsigned(validity, chosen, date_of_care, check_id, shown),
         record,
-    )
+        claims,
+    }
+}
+
+/// Batches at least this large are signed on a blocking thread rather than the request's.
+const SIGN_APART: usize = 8;
+
+/// Signs every answer's proof and makes their audit records durable (both at once: the
+/// signatures are computed while the records are written), then hands back the answers.
+///
+/// # Errors
+/// The audit record could not be made durable, or the signing key (a token) failed: then no
+/// answer may be returned.
+pub async fn seal(
+    audit: &AuditLog,
+    proofs: &Arc<ProofKey>,
+    decided: Vec<Decided>,
+) -> anyhow::Result<Vec<Answer>> {
+    use anyhow::Context;
+    let (mut answers, mut records, mut claims) = (
+        Vec::with_capacity(decided.len()),
+        Vec::with_capacity(decided.len()),
+        Vec::with_capacity(decided.len()),
+    );
+    for d in decided {
+        answers.push(d.answer);
+        records.push(d.record);
+        claims.push(d.claims);
+    }
+    let sign_all = |key: &ProofKey, claims: &[crate::proof::Claims]| {
+        claims
+            .iter()
+            .map(|c| c.sign(key))
+            .collect::<anyhow::Result<Vec<String>>>()
+    };
+    let proofs_signed = if claims.len() < SIGN_APART {
+        let signed = sign_all(proofs, &claims)?;
+        audit.record(records).await?;
+        signed
+    } else {
+        let key = proofs.clone();
+        let signing = tokio::task::spawn_blocking(move || sign_all(&key, &claims));
+        let (signed, recorded) = tokio::join!(signing, audit.record(records));
+        recorded?;
+        signed.context("the signing task panicked")??
+    };
+    for (answer, proof) in answers.iter_mut().zip(proofs_signed) {
+        answer.proof = proof;
+    }
+    Ok(answers)
 }
 
 /// Today in Japan (UTC+9, no daylight saving): the default date of care.
@@ -126,19 +229,20 @@ pub fn today_in_japan() -> NaiveDate {
 pub async fn check(
     pool: &Pool,
     audit: &AuditLog,
+    proofs: &Arc<ProofKey>,
     now: DateTime<Utc>,
-    party_id: PartyId,
+    party: &Party,
     kind: DisclosureKind,
     queries: &[&Query],
 ) -> anyhow::Result<Vec<Answer>> {
     use anyhow::Context;
+    let party_id = party.id;
     let client = pool.get().await.context("getting a database connection")?;
     let lookups: Vec<_> = queries.iter().map(|q| q.lookup()).collect();
     let found = crate::store::coverage::candidates(&client, &lookups)
         .await
         .context("looking up coverages")?;
-    let mut answers = Vec::with_capacity(queries.len());
-    let mut records = Vec::with_capacity(queries.len());
+    let mut decisions = Vec::with_capacity(queries.len());
     let mut keys = Vec::with_capacity(queries.len());
     for (query, candidates) in queries.iter().zip(&found) {
         let (validity, chosen) = decide(query.date_of_care, candidates);
@@ -153,18 +257,16 @@ pub async fn check(
                 .context("reading consents")?;
             shown = shown.or(Shown::from_consents(&given));
         }
-        let (answer, record) = answer_with_record(
+        decisions.push(decided(
             now,
-            party_id,
+            party,
             kind,
-            validity,
-            chosen,
+            (validity, chosen),
+            Some(query),
             query.date_of_care,
             shown,
-        );
+        ));
         keys.push(chosen.map_or_else(|| query.reference_key(), reference_key));
-        records.push(record);
-        answers.push(answer);
     }
     let persons: Vec<(crate::domain::PersonId, NaiveDate)> = queries
         .iter()
@@ -183,7 +285,8 @@ pub async fn check(
     .context("reading reference numbers and public expenses")?;
     let mut expenses = expenses.into_iter();
     drop(client);
-    for (answer, reference) in answers.iter_mut().zip(references) {
+    for (decision, reference) in decisions.iter_mut().zip(references) {
+        let answer = decision.answer_mut();
         answer.reference_number = reference;
         if answer.coverage.is_some() {
             answer.public_expenses = expenses
@@ -194,8 +297,7 @@ pub async fn check(
                 .collect();
         }
     }
-    audit.record(records).await?;
-    Ok(answers)
+    seal(audit, proofs, decisions).await
 }
 
 /// The reference-number key of a coverage (its key as stored).

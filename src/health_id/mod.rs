@@ -216,12 +216,14 @@ pub async fn issue_new(
 pub async fn issue(
     pool: &Pool,
     audit: &AuditLog,
+    proofs: &std::sync::Arc<crate::proof::ProofKey>,
     keys: &KeySource,
-    party_id: PartyId,
+    party: &crate::parties::Party,
     purpose_name: &str,
     query: &Query,
 ) -> Result<Issuance, HealthIdError> {
     use anyhow::Context;
+    let party_id = party.id;
     let client = pool.get().await.context("getting a database connection")?;
     let purpose = purpose_for(&client, purpose_name, Some(party_id)).await?;
     let mut found = crate::store::coverage::candidates(&client, &[query.lookup()])
@@ -245,10 +247,11 @@ pub async fn issue(
     drop(client);
     let answer = answer_and_audit(
         audit,
-        party_id,
+        proofs,
+        party,
         DisclosureKind::HealthIdIssue,
-        validity,
-        chosen,
+        (validity, chosen),
+        Some(query),
         query.date_of_care,
     )
     .await?;
@@ -260,24 +263,27 @@ pub async fn issue(
 
 async fn answer_and_audit(
     audit: &AuditLog,
-    party_id: PartyId,
+    proofs: &std::sync::Arc<crate::proof::ProofKey>,
+    party: &crate::parties::Party,
     kind: DisclosureKind,
-    validity: Validity,
-    chosen: Option<&crate::eligibility::Candidate>,
+    (validity, chosen): (Validity, Option<&crate::eligibility::Candidate>),
+    asked: Option<&Query>,
     date_of_care: NaiveDate,
 ) -> anyhow::Result<Answer> {
-    let (answer, record) = crate::eligibility::answer_with_record(
+    let decision = crate::eligibility::decided(
         Utc::now(),
-        party_id,
+        party,
         kind,
-        validity,
-        chosen,
+        (validity, chosen),
+        asked,
         date_of_care,
         // A health ID's answer never carries consent-bound details: it lists them as withheld.
         crate::eligibility::Shown::default(),
     );
-    audit.record(vec![record]).await?;
-    Ok(answer)
+    crate::eligibility::seal(audit, proofs, vec![decision])
+        .await?
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no answer for one check"))
 }
 
 /// Turns an ID back into the eligibility answer of its person on the date of care (or
@@ -291,12 +297,14 @@ async fn answer_and_audit(
 pub async fn resolve(
     pool: &Pool,
     audit: &AuditLog,
-    party_id: PartyId,
+    proofs: &std::sync::Arc<crate::proof::ProofKey>,
+    party: &crate::parties::Party,
     purpose_name: &str,
     health_id: &HealthId,
     date_of_care: NaiveDate,
 ) -> Result<Resolution, HealthIdError> {
     use anyhow::Context;
+    let party_id = party.id;
     let client = pool.get().await.context("getting a database connection")?;
     let purpose = purpose_for(&client, purpose_name, Some(party_id)).await?;
     let row = store::by_health_id(&client, purpose.id, health_id.as_str())
@@ -306,7 +314,8 @@ pub async fn resolve(
         return Ok(Resolution::Revoked { revoked_at });
     }
     let mut candidates = Vec::new();
-    if let Some(query) = person_query(&client, row.person_id, date_of_care).await? {
+    let query = person_query(&client, row.person_id, date_of_care).await?;
+    if let Some(query) = &query {
         candidates = crate::store::coverage::candidates(&client, &[query.lookup()])
             .await
             .context("looking up coverages")?
@@ -320,10 +329,11 @@ pub async fn resolve(
     let (validity, chosen) = decide(date_of_care, &candidates);
     let eligibility = answer_and_audit(
         audit,
-        party_id,
+        proofs,
+        party,
         DisclosureKind::HealthIdResolve,
-        validity,
-        chosen,
+        (validity, chosen),
+        query.as_ref(),
         date_of_care,
     )
     .await?;

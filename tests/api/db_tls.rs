@@ -256,6 +256,7 @@ async fn a_database_certificate_that_does_not_verify_stops_the_start() {
         link_key_file: Some(link_key),
         ..onshi::config::Settings::default()
     };
+    settings.proof.key_file = Some(audit_key.clone());
     settings.audit.key_file = Some(audit_key);
     settings.audit.witness_dir = Some(setup.dir.join("witness"));
     let error = match onshi::startup::Application::build(&settings).await {

@@ -29,6 +29,9 @@ pub fn on_database(server: &str, database: &str) -> String {
 /// insider holding the key would.
 pub const TEST_AUDIT_KEY: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
 
+/// The proof key of every test server (hex): its signing pair derives from it.
+pub const TEST_PROOF_KEY: &str = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf";
+
 pub const FACILITY_CODE: &str = "0110113719";
 pub const INSURER: &str = "33120015";
 pub const OTHER_INSURER: &str = "06130017";
@@ -45,6 +48,8 @@ pub struct TestApp {
     pub db_name: String,
     pub link_key_file: std::path::PathBuf,
     pub audit_key_file: std::path::PathBuf,
+    /// The key file the proofs' signing pair derives from.
+    pub proof_key_file: std::path::PathBuf,
     pub witness_dir: std::path::PathBuf,
     /// The server's audit log, to checkpoint it on demand.
     pub audit: onshi::audit::AuditLog,
@@ -169,6 +174,8 @@ async fn spawn_on(
     let audit_key_file = std::env::temp_dir().join(format!("{db_name}.audit-key"));
     onshi::secret_file::write_new(&audit_key_file, TEST_AUDIT_KEY.as_bytes()).unwrap();
     let witness_dir = std::env::temp_dir().join(format!("{db_name}.witness"));
+    let proof_key_file = std::env::temp_dir().join(format!("{db_name}.proof-key"));
+    onshi::secret_file::write_new(&proof_key_file, TEST_PROOF_KEY.as_bytes()).unwrap();
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: app_db_url.clone(),
@@ -180,6 +187,7 @@ async fn spawn_on(
     };
     settings.audit.key_file = Some(audit_key_file.clone());
     settings.audit.witness_dir = Some(witness_dir.clone());
+    settings.proof.key_file = Some(proof_key_file.clone());
     configure(&mut settings);
     let clock = onshi::clock::Clock::system();
     let app = Application::build_with_clock(&settings, clock.clone())
@@ -201,6 +209,7 @@ async fn spawn_on(
         db_name,
         link_key_file,
         audit_key_file,
+        proof_key_file,
         witness_dir,
         audit,
         http: reqwest::Client::new(),
@@ -215,6 +224,7 @@ impl Drop for TestApp {
         let server = self.server.clone();
         let _ = std::fs::remove_file(&self.link_key_file);
         let _ = std::fs::remove_file(&self.audit_key_file);
+        let _ = std::fs::remove_file(&self.proof_key_file);
         let _ = std::fs::remove_dir_all(&self.witness_dir);
         // Drop runs outside async context: a thread with its own runtime drops the database.
         let _ = std::thread::spawn(move || {
@@ -249,6 +259,7 @@ impl TestApp {
         };
         settings.audit.key_file = Some(self.audit_key_file.clone());
         settings.audit.witness_dir = Some(self.witness_dir.clone());
+        settings.proof.key_file = Some(self.proof_key_file.clone());
         configure(&mut settings);
         let app = Application::build(&settings).await.expect("the app builds");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -21,6 +21,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod own_server;
+mod proof;
 mod public_expenses;
 mod reader;
 mod roles;

@@ -134,6 +134,7 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "POST", route: "/fhir/CoverageEligibilityRequest/$submit", path: "/fhir/CoverageEligibilityRequest/$submit", headers: JSON,
         body: r##"{"resourceType": "CoverageEligibilityRequest", "status": "active", "purpose": ["validation"], "patient": {"reference": "#p"}, "created": "2026-11-24", "insurer": {"display": "x"}, "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "1980-04-01"}, {"resourceType": "Coverage", "id": "c", "status": "active", "beneficiary": {"reference": "#p"}, "payor": [{"identifier": {"system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber", "value": "33120015"}}], "extension": [{"url": "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonNumber", "valueString": "3456"}]}], "insurance": [{"coverage": {"reference": "#c"}}]}"##,
         gets: Roles([OK, OK, OK, OK, OK, NO, NO, NO]) },
+    Endpoint { method: "GET", route: "/.well-known/jwks.json", path: "/.well-known/jwks.json", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "POST", route: "/v1/self/challenges", path: "/v1/self/challenges", headers: &[],
         body: "", gets: Public(NEW) },
     Endpoint { method: "POST", route: "/v1/self/access-log", path: "/v1/self/access-log", headers: JSON,

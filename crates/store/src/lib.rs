@@ -13,6 +13,7 @@ pub mod health_id;
 pub mod limits;
 pub mod migrate;
 pub mod parties;
+pub mod proof_keys;
 pub mod public_expense;
 pub mod reference;
 

@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_audit_lane_seq.sql"),
     migration!(14, "0014_answer_details.sql"),
     migration!(15, "0015_public_expense.sql"),
+    migration!(16, "0016_proof_keys.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

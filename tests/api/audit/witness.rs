@@ -290,6 +290,7 @@ async fn a_stopping_server_witnesses_its_last_records() {
         .env("ONSHI_LINK_KEY_FILE", &app.link_key_file)
         .env("ONSHI_AUDIT_KEY_FILE", &app.audit_key_file)
         .env("ONSHI_AUDIT_WITNESS_DIR", &witness)
+        .env("ONSHI_PROOF_KEY_FILE", &app.proof_key_file)
         .env("ONSHI_AUDIT_CHECKPOINT_SECONDS", "3600")
         .env_remove("ONSHI_CONFIG")
         .stderr(std::process::Stdio::null())
