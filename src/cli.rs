@@ -60,6 +60,28 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::proof::cli::ProofCommand,
     },
+    /// Answer the real system's XML folder interface: request files dropped in DIR/req are
+    /// checked with onshi over HTTP and answered in DIR/res (runs until stopped).
+    Bridge {
+        /// The folder with `req` and `res`, as the reception software is set up.
+        #[arg(long, value_name = "DIR")]
+        folder: PathBuf,
+        /// onshi's base URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// A file holding the facility's token.
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// Seconds to keep asking an unreachable onshi before answering with an error.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        give_up_after: u64,
+        /// Milliseconds between looks at DIR/req.
+        #[arg(long, value_name = "MS", default_value_t = 500)]
+        poll_ms: u64,
+        /// Keep answered requests in this folder instead of removing them.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +262,25 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
         }
         Command::Audit { command } => crate::audit::cli::run(command, settings).await,
         Command::Proof { command } => crate::proof::cli::run(command),
+        Command::Bridge {
+            folder,
+            server,
+            token_file,
+            give_up_after,
+            poll_ms,
+            archive,
+        } => {
+            let options = crate::bridge::Options {
+                folder,
+                server,
+                token_file,
+                give_up_after: std::time::Duration::from_secs(give_up_after),
+                poll: std::time::Duration::from_millis(poll_ms),
+                archive,
+            };
+            tokio::task::spawn_blocking(move || crate::bridge::run(options)).await??;
+            Ok(0)
+        }
     }
 }
 

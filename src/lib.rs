@@ -18,6 +18,7 @@
 pub mod access_log;
 pub mod api;
 pub mod audit;
+pub mod bridge;
 pub mod card;
 pub mod cli;
 pub mod clock;

@@ -1,0 +1,31 @@
+"""Reads an answer file of the XML folder interface with Python's own XML parser, independently
+of onshi: decodes it as its XML declaration says (strictly), parses it with ElementTree, and
+prints the declared encoding and every element's text by path as JSON."""
+
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+raw = open(sys.argv[1], "rb").read()
+declaration = re.match(rb'<\?xml[^>]*encoding="([^"]+)"[^>]*\?>', raw)
+encoding = declaration.group(1).decode("ascii") if declaration else "UTF-8"
+codec = {"utf-8": "utf-8", "shift_jis": "shift_jis"}[encoding.lower()]
+text = raw.decode(codec, errors="strict")
+# The declaration names an encoding ElementTree cannot decode itself; the text is decoded.
+root = ET.fromstring(text[declaration.end():] if declaration else text)
+
+fields = {}
+
+
+def walk(element, path):
+    here = f"{path}/{element.tag}" if path else element.tag
+    children = list(element)
+    if not children:
+        fields.setdefault(here, element.text or "")
+    for child in children:
+        walk(child, here)
+
+
+walk(root, "")
+print(json.dumps({"encoding": encoding, "fields": fields}, ensure_ascii=False))
