@@ -5,6 +5,7 @@ mod answer_details;
 mod audit;
 mod bad_input;
 mod batch;
+mod bulk;
 mod card;
 mod contract;
 mod db_tls;
