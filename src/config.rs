@@ -49,6 +49,10 @@
 //! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
 //! | `proof.key_file` | `ONSHI_PROOF_KEY_FILE` (hex, at least 32 bytes, mode 600; the proofs' Ed25519 pair derives from it; development) | none: the pair `proof.pkcs11_key_label` in the PKCS#11 token of `health_id` |
 //! | `proof.pkcs11_key_label` | `ONSHI_PROOF_PKCS11_KEY_LABEL` (Ed25519 pair signing the proofs of check, `CKM_EDDSA`) | `onshi-proof` |
+//! | `bulk.worker` | `ONSHI_BULK_WORKER` (whether this server works on bulk inquiries: [`crate::bulk::BulkSettings`]) | `true` |
+//! | `bulk.chunk_size` | `ONSHI_BULK_CHUNK_SIZE` (queries answered and recorded together, 1 to 10,000) | 500 |
+//! | `bulk.poll_millis` | `ONSHI_BULK_POLL_MILLIS` (how often an idle worker looks for a job) | 1000 |
+//! | `bulk.retention_days` | `ONSHI_BULK_RETENTION_DAYS` (a bulk inquiry is deleted this long after receipt) | 7 |
 //!
 //! The file is `ONSHI_CONFIG` if set, else `onshi.toml` in the working directory if present;
 //! the environment names are those of the table ([`layers::VARIABLES`]). Every value is checked
@@ -125,6 +129,7 @@ pub struct Settings {
     pub audit: crate::audit::key::AuditSettings,
     pub link_key_pkcs11_label: Option<String>,
     pub proof: crate::proof::ProofSettings,
+    pub bulk: crate::bulk::BulkSettings,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -183,6 +188,7 @@ impl Default for Settings {
             audit: Default::default(),
             link_key_pkcs11_label: None,
             proof: Default::default(),
+            bulk: Default::default(),
         }
     }
 }
@@ -231,6 +237,7 @@ impl std::fmt::Debug for Settings {
             .field("audit", &self.audit)
             .field("link_key_pkcs11_label", &self.link_key_pkcs11_label)
             .field("proof", &self.proof)
+            .field("bulk", &self.bulk)
             .finish()
     }
 }
@@ -312,6 +319,7 @@ impl Settings {
                 value.as_secs()
             );
         }
+        self.bulk.validate()?;
         anyhow::ensure!(
             self.upload_per_party <= self.upload_concurrency,
             "upload_per_party ({}) cannot exceed upload_concurrency ({})",

@@ -1,7 +1,7 @@
 //! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
 //!
 //! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
-//! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`]) → [`store`] (the only
+//! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`], [`bulk`]) → [`store`] (the only
 //! SQL) → back out as a typed answer, with the [`audit`] record made durable on the way and, for
 //! an eligibility answer, the [`proof`] anyone can verify signed into it.
 //!
@@ -19,6 +19,7 @@ pub mod access_log;
 pub mod api;
 pub mod audit;
 pub mod bridge;
+pub mod bulk;
 pub mod card;
 pub mod cli;
 pub mod clock;

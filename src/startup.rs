@@ -131,6 +131,9 @@ impl Application {
             proofs,
         });
         crate::api::limits::sync::start(connector.clone(), state.clone());
+        if settings.bulk.worker {
+            crate::bulk::worker::start(connector.clone(), state.clone(), settings.bulk.clone());
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

@@ -127,6 +127,18 @@ codes! {
     QueriesCount "queries.count" BAD_REQUEST Some("queries"),
         "一度に照会できるのは1件から10,000件までです。分けて照会してください。",
         "A batch holds 1 to 10,000 queries: split larger ones.";
+    BulkCount "bulk.count" BAD_REQUEST Some("queries"),
+        "一括照会できるのは1件から100,000件までです。分けて送ってください。",
+        "A bulk inquiry holds 1 to 100,000 queries: split larger ones.";
+    BulkNotFound "bulk.not_found" NOT_FOUND NONE,
+        "該当する一括照会がありません。受付番号を確かめてください。保存期間を過ぎた結果は削除されています。",
+        "No bulk inquiry of this party has this reception number: use the `reception_number` the upload answered; results are deleted after the retention period.";
+    CsvHeader "csv.header" BAD_REQUEST NONE,
+        "ファイルの見出し行に誤りがあります。システム担当者に連絡してください。",
+        "The CSV header names an unknown or repeated column, or lacks insurer_number, number or birth_date: name the columns as the JSON query's members.";
+    CsvMalformed "csv.malformed" BAD_REQUEST NONE,
+        "ファイルを読み取れません。システム担当者に連絡してください。",
+        "The file is not UTF-8 CSV with the same number of cells on every line (the message names the line): fix the export.";
     BirthDateAfterDateOfCare "birth_date.after_date_of_care" BAD_REQUEST Some("birth_date"),
         "生年月日が診療日より後になっています。入力を確かめてください。",
         "The birth date is after the date of care: check both.";

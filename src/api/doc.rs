@@ -62,6 +62,8 @@ pub enum Body {
     Json(SchemaFn),
     /// A CSV file, described in prose.
     Csv(&'static str),
+    /// Either a JSON object of this schema or a CSV file described in prose, by `Content-Type`.
+    JsonOrCsv(SchemaFn, &'static str),
 }
 
 /// What a successful answer carries.
@@ -150,7 +152,7 @@ pub fn codes_of(route: &Route) -> Vec<Code> {
         Access::AnyParty | Access::Roles(_) | Access::RolesAfterBody(_) => codes.extend(PARTY),
     }
     match doc.body {
-        Body::Json(_) => codes.extend(JSON_BODY),
+        Body::Json(_) | Body::JsonOrCsv(..) => codes.extend(JSON_BODY),
         Body::None if route.access != Access::Anyone => codes.extend(NO_BODY),
         Body::None | Body::Csv(_) => {}
     }
@@ -325,6 +327,16 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
                 "required": true,
                 "description": description,
                 "content": { "text/csv": { "schema": { "type": "string" } } },
+            });
+        }
+        Body::JsonOrCsv(schema, description) => {
+            op["requestBody"] = json!({
+                "required": true,
+                "description": description,
+                "content": {
+                    "application/json": { "schema": schema(schemas) },
+                    "text/csv": { "schema": { "type": "string" } },
+                },
             });
         }
     }

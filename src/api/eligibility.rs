@@ -18,7 +18,7 @@ use crate::domain::PartyId;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
 use crate::eligibility::{self, Answer, Query, Shown, Validity};
 
-const QUERY_FIELDS: [&str; 8] = [
+pub(super) const QUERY_FIELDS: [&str; 8] = [
     "insurer_number",
     "symbol",
     "number",
@@ -194,7 +194,7 @@ async fn batch_items(
 }
 
 /// Tells the enumeration watch which queries found something.
-pub(super) async fn note_misses(
+pub(crate) async fn note_misses(
     state: &AppState,
     party_id: PartyId,
     queries: &[&Query],
@@ -217,7 +217,7 @@ pub(super) async fn note_misses(
 }
 
 /// Parses one query object into domain types; the first problem found is reported.
-pub(super) fn parse_query(
+pub(crate) fn parse_query(
     value: &serde_json::Value,
     today: NaiveDate,
 ) -> Result<Query, ClientError> {

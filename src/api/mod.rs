@@ -8,6 +8,7 @@
 //! | `GET /.well-known/jwks.json` | anyone | [`proof_keys`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
 //! | `POST /v1/eligibility/batch` | claims, medical and dental facilities (not pharmacies, home nursing) | [`eligibility`] |
+//! | `POST /v1/eligibility/bulk`, `GET /v1/eligibility/bulk/{reception_number}` | as the batch; a job only to its sender | [`bulk`] |
 //! | `POST /v1/enrollments` | insurer | [`enrollments`] |
 //! | `GET /v1/enrollments/{id}` | insurer (own), admin | [`enrollments`] |
 //! | `POST /v1/parties`, `POST /v1/parties/{id}/revoke` | admin | [`parties`] |
@@ -33,6 +34,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod card;
 pub mod codes;
 pub mod doc;

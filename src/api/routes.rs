@@ -11,8 +11,8 @@ use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
-    access_log, card, doc, eligibility, enrollments, fhir, health, health_ids, metrics, parties,
-    proof_keys, public_expenses, reference_numbers,
+    access_log, bulk, card, doc, eligibility, enrollments, fhir, health, health_ids, metrics,
+    parties, proof_keys, public_expenses, reference_numbers,
 };
 use crate::parties::Role;
 
@@ -107,6 +107,10 @@ route_table! {
     // Pharmacies and home-nursing stations are facilities but check one patient at a time:
     // the handler refuses them (`crate::parties::Party::may_batch`).
     POST "/v1/eligibility/batch" CHECKERS => eligibility::check_batch, eligibility::CHECK_BATCH_DOC;
+    // The same parties as the batch (the handler refuses the others); a job is read only by
+    // the party that sent it (the handler checks).
+    POST "/v1/eligibility/bulk" CHECKERS => bulk::submit, bulk::SUBMIT_DOC;
+    GET "/v1/eligibility/bulk/{reception_number}" CHECKERS => bulk::status, bulk::STATUS_DOC;
     POST "/v1/eligibility/card" FACILITY => card::check, card::CHECK_DOC;
     POST "/v1/eligibility/assistance" CHECKERS => public_expenses::check, public_expenses::CHECK_DOC;
     POST "/v1/public-expenses" Access::Roles(&[Role::Payer]) => public_expenses::upload, public_expenses::UPLOAD_DOC;

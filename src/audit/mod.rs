@@ -49,6 +49,8 @@ use crate::domain::{Actor, CoverageId, PersonId};
 pub enum DisclosureKind {
     EligibilityByNumber,
     EligibilityBatch,
+    /// A query of an asynchronous bulk inquiry (一括照会).
+    EligibilityBulk,
     EligibilityCard,
     /// A check of 医療扶助 by its payer and recipient numbers.
     EligibilityAssistance,
@@ -69,6 +71,7 @@ impl DisclosureKind {
         match self {
             DisclosureKind::EligibilityByNumber => "eligibility.number",
             DisclosureKind::EligibilityBatch => "eligibility.batch",
+            DisclosureKind::EligibilityBulk => "eligibility.bulk",
             DisclosureKind::EligibilityCard => "eligibility.card",
             DisclosureKind::EligibilityAssistance => "eligibility.assistance",
             DisclosureKind::HealthIdIssue => "health_id.issue",

@@ -80,6 +80,10 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
     ),
     ("proof.key_file", &["ONSHI_PROOF_KEY_FILE"]),
     ("proof.pkcs11_key_label", &["ONSHI_PROOF_PKCS11_KEY_LABEL"]),
+    ("bulk.worker", &["ONSHI_BULK_WORKER"]),
+    ("bulk.chunk_size", &["ONSHI_BULK_CHUNK_SIZE"]),
+    ("bulk.poll_millis", &["ONSHI_BULK_POLL_MILLIS"]),
+    ("bulk.retention_days", &["ONSHI_BULK_RETENTION_DAYS"]),
 ];
 
 /// The secrets among them: taken from the environment only (a config file is not kept as a key

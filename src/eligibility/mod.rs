@@ -214,6 +214,29 @@ pub async fn seal(
     Ok(answers)
 }
 
+/// Signs every answer's proof and hands back the answers with their audit records, recording
+/// nothing: the caller must make the records durable before any of the answers leaves (the bulk
+/// inquiry stores the answers, unshown, first).
+///
+/// # Errors
+/// The signing key (a token) failed.
+pub fn sign_unrecorded(
+    proofs: &ProofKey,
+    decided: Vec<Decided>,
+) -> anyhow::Result<(Vec<Answer>, Vec<Disclosure>)> {
+    let (mut answers, mut records) = (
+        Vec::with_capacity(decided.len()),
+        Vec::with_capacity(decided.len()),
+    );
+    for d in decided {
+        let mut answer = d.answer;
+        answer.proof = d.claims.sign(proofs)?;
+        answers.push(answer);
+        records.push(d.record);
+    }
+    Ok((answers, records))
+}
+
 /// Today in Japan (UTC+9, no daylight saving): the default date of care.
 pub fn today_in_japan() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(9)).date_naive()
@@ -236,10 +259,30 @@ pub async fn check(
     queries: &[&Query],
 ) -> anyhow::Result<Vec<Answer>> {
     use anyhow::Context;
-    let party_id = party.id;
     let client = pool.get().await.context("getting a database connection")?;
+    let decisions = decide_unrecorded(&client, now, party, kind, queries).await?;
+    drop(client);
+    seal(audit, proofs, decisions).await
+}
+
+/// Decides every query's answer as [`check`] does, and neither signs nor records them: the
+/// caller hands them to [`seal`], or (the bulk inquiry) to [`sign_unrecorded`], storing the
+/// signed answers unshown before it records them, so that a worker stopping between the record
+/// and the answer's storage can neither lose nor repeat a record.
+///
+/// # Errors
+/// The database failed.
+pub async fn decide_unrecorded(
+    client: &impl deadpool_postgres::GenericClient,
+    now: DateTime<Utc>,
+    party: &Party,
+    kind: DisclosureKind,
+    queries: &[&Query],
+) -> anyhow::Result<Vec<Decided>> {
+    use anyhow::Context;
+    let party_id = party.id;
     let lookups: Vec<_> = queries.iter().map(|q| q.lookup()).collect();
-    let found = crate::store::coverage::candidates(&client, &lookups)
+    let found = crate::store::coverage::candidates(client, &lookups)
         .await
         .context("looking up coverages")?;
     let mut decisions = Vec::with_capacity(queries.len());
@@ -252,7 +295,7 @@ pub async fn check(
             (c.limit_category.is_some() && !shown.limit_certificate)
                 || (c.specific_disease.is_some() && !shown.specific_diseases)
         }) {
-            let given = crate::store::card::consents_in_force(&client, c.person_id, party_id, now)
+            let given = crate::store::card::consents_in_force(client, c.person_id, party_id, now)
                 .await
                 .context("reading consents")?;
             shown = shown.or(Shown::from_consents(&given));
@@ -279,12 +322,11 @@ pub async fn check(
         .collect();
     // Both in one round trip: the session pipelines the two statements.
     let (references, expenses) = tokio::try_join!(
-        crate::store::reference::of_keys(&client, party_id, &keys),
-        crate::store::public_expense::in_force(&client, &persons),
+        crate::store::reference::of_keys(client, party_id, &keys),
+        crate::store::public_expense::in_force(client, &persons),
     )
     .context("reading reference numbers and public expenses")?;
     let mut expenses = expenses.into_iter();
-    drop(client);
     for (decision, reference) in decisions.iter_mut().zip(references) {
         let answer = decision.answer_mut();
         answer.reference_number = reference;
@@ -297,7 +339,7 @@ pub async fn check(
                 .collect();
         }
     }
-    seal(audit, proofs, decisions).await
+    Ok(decisions)
 }
 
 /// The reference-number key of a coverage (its key as stored).

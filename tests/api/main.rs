@@ -6,6 +6,7 @@ mod audit;
 mod bad_input;
 mod batch;
 mod bridge;
+mod bulk;
 mod card;
 mod contract;
 mod db_tls;

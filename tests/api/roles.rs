@@ -86,6 +86,8 @@ const NO: Gets = Gets::Forbidden;
 const OK: Gets = Gets::Answer(200, "");
 const NEW: Gets = Gets::Answer(201, "");
 const UNISSUED: Gets = Gets::Answer(404, "challenge.unknown");
+const ACCEPTED: Gets = Gets::Answer(202, "");
+const NO_JOB: Gets = Gets::Answer(404, "bulk.not_found");
 
 struct Endpoint {
     method: &'static str,
@@ -150,6 +152,13 @@ const ENDPOINTS: &[Endpoint] = &[
     Endpoint { method: "POST", route: "/v1/eligibility/batch", path: "/v1/eligibility/batch", headers: JSON,
         body: r#"{"queries": [{"insurer_number": "33120015", "number": "3456", "birth_date": "1980-04-01"}]}"#,
         gets: Roles([OK, OK, NO, NO, OK, NO, NO, NO]) },
+    Endpoint { method: "POST", route: "/v1/eligibility/bulk", path: "/v1/eligibility/bulk", headers: JSON,
+        body: r#"{"queries": [{"insurer_number": "33120015", "number": "3456", "birth_date": "1980-04-01"}]}"#,
+        gets: Roles([ACCEPTED, ACCEPTED, NO, NO, ACCEPTED, NO, NO, NO]) },
+    // No job has this number: a checker is told so, as it would be of another party's job.
+    Endpoint { method: "GET", route: "/v1/eligibility/bulk/{reception_number}", path: "/v1/eligibility/bulk/00000000000000000000000000000000", headers: &[],
+        body: "",
+        gets: Roles([NO_JOB, NO_JOB, NO_JOB, NO_JOB, NO_JOB, NO, NO, NO]) },
     Endpoint { method: "POST", route: "/v1/eligibility/card", path: "/v1/eligibility/card", headers: JSON,
         body: r#"{"certificate": "MA==", "signature": "MA==", "challenge_id": "00000000-0000-4000-8000-000000000000"}"#,
         gets: Roles([UNISSUED, UNISSUED, UNISSUED, UNISSUED, NO, NO, NO, NO]) },

@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod audit;
+pub mod bulk;
 pub mod card;
 pub mod connector;
 pub mod coverage;

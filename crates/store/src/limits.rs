@@ -71,6 +71,39 @@ pub async fn take(
     })
 }
 
+/// Counts `queries` against the party's quota for `day`, without taking tokens from its bucket
+/// (what a bulk inquiry's queries cost); false, counting nothing, when they do not fit in what
+/// is left of the day's quota.
+///
+/// # Errors
+/// Database failures.
+pub async fn count_against_quota(
+    client: &impl GenericClient,
+    party_id: PartyId,
+    queries: i64,
+    budget: Budget,
+    day: NaiveDate,
+) -> anyhow::Result<bool> {
+    client
+        .execute(
+            "insert into party_budgets (party_id, tokens, refilled_at, quota_day, used)
+             values ($1, $2, now(), $3, 0)
+             on conflict (party_id) do nothing",
+            &[&party_id, &budget.burst, &day],
+        )
+        .await?;
+    let counted = client
+        .execute(
+            "update party_budgets
+                set used = (case when quota_day = $3 then used else 0 end) + $2, quota_day = $3
+              where party_id = $1
+                and (case when quota_day = $3 then used else 0 end) + $2 <= $4",
+            &[&party_id, &queries, &day, &budget.daily_quota],
+        )
+        .await?;
+    Ok(counted == 1)
+}
+
 /// A flag as stored.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlagRow {

@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_answer_details.sql"),
     migration!(15, "0015_public_expense.sql"),
     migration!(16, "0016_proof_keys.sql"),
+    migration!(17, "0017_bulk_inquiries.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

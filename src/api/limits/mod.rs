@@ -199,6 +199,40 @@ impl Limits {
         Ok(())
     }
 
+    /// Counts a bulk inquiry's `queries` against the party's daily quota (every server's), without
+    /// taking them from its rate: the workers pace bulk work, not the party's bucket.
+    ///
+    /// # Errors
+    /// 429 `rate.daily_quota` when they do not fit in what is left of today's quota (nothing is
+    /// counted then), or the database failing (503).
+    pub async fn count_queries(
+        &self,
+        pool: &Pool,
+        party_id: PartyId,
+        queries: usize,
+    ) -> Result<(), ApiError> {
+        let Some(budget) = self.budget.filter(|b| b.daily_quota > 0) else {
+            return Ok(());
+        };
+        let client = pool.get().await.map_err(anyhow::Error::new)?;
+        let counted = store::count_against_quota(
+            &**client,
+            party_id,
+            i64::try_from(queries).unwrap_or(i64::MAX),
+            budget,
+            crate::eligibility::today_in_japan(),
+        )
+        .await?;
+        if counted {
+            Ok(())
+        } else {
+            Err(ClientError::from(Refusal::Quota {
+                retry_after: seconds_to_midnight_in_japan(),
+            })
+            .into())
+        }
+    }
+
     /// Counts a request's answers for the enumeration watch, each as its key and whether it
     /// found something, and flags the party (on every server) when they look like a walk.
     pub async fn note_answers(&self, pool: &Pool, party_id: PartyId, answers: Vec<(Key, bool)>) {
@@ -255,7 +289,7 @@ impl Limits {
             .admit(self.proxies.client_address(peer, forwarded_for))
     }
 
-    fn is_flagged(&self, party_id: PartyId) -> bool {
+    pub(crate) fn is_flagged(&self, party_id: PartyId) -> bool {
         let flagged = self.flagged.read().unwrap_or_else(|p| p.into_inner());
         flagged.contains(&party_id)
     }
