@@ -1,7 +1,8 @@
 //! onshi: online insurance-eligibility confirmation and per-purpose health identifiers.
 //!
 //! A request flows one way: [`api`] (parse, authenticate) → the use case ([`eligibility`],
-//! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`], [`bulk`]) → [`store`] (the only
+//! [`enrollment`], [`access_log`], [`card`], [`health_id`], [`parties`], [`bulk`],
+//! [`public_expense`]) → [`store`] (the only
 //! SQL) → back out as a typed answer, with the [`audit`] record made durable on the way and, for
 //! an eligibility answer, the [`proof`] anyone can verify signed into it.
 //!
