@@ -5,11 +5,10 @@
 //! the bodies stay those of the card check and of eligibility by number.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
 use super::auth::Caller;
 use super::body::{json_object, read_limited, typed, unused};
-use super::card::{base64_field, card_error, challenge_created, uuid_field};
+use super::card::{card_error, challenge_created, ProofBody};
 use super::codes::Code;
 use super::doc::{schema, Body, Content, Doc, In, Param, Reply};
 use super::eligibility::parse_query;
@@ -17,7 +16,7 @@ use super::error::{ApiError, ClientError};
 use super::limits::AddressLimited;
 use super::AppState;
 use crate::access_log::{self, Before, LookupError, PageLimit, SelfViewError};
-use crate::card::{self, Audience, CardError, CardProof};
+use crate::card::{self, Audience, CardError};
 use crate::eligibility::today_in_japan;
 
 const BODY_MAX: usize = 64 * 1024;
@@ -39,15 +38,6 @@ pub async fn self_challenge(
     Ok(challenge_created(&challenge))
 }
 
-/// The card's proof over a self challenge.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct SelfViewBody {
-    certificate: String,
-    challenge_id: String,
-    signature: String,
-}
-
 /// The card holder's own log; the card's signature over a fresh self challenge is the credential.
 pub async fn self_view(
     state: web::Data<AppState>,
@@ -56,14 +46,9 @@ pub async fn self_view(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (before, limit) = page_parameters(&request)?;
-    let body: SelfViewBody = typed(&read_limited(payload, BODY_MAX).await?)?;
-    let certificate = base64_field(&body.certificate, "certificate")?;
-    let signature = base64_field(&body.signature, "signature")?;
-    let proof = CardProof {
-        certificate: &certificate,
-        challenge_id: uuid_field(&body.challenge_id)?,
-        signature: &signature,
-    };
+    let body: ProofBody = typed(&read_limited(payload, BODY_MAX).await?)?;
+    let decoded = body.decode()?;
+    let proof = decoded.proof();
     let trust = state.trust.current();
     let page = access_log::of_card_holder(
         &state.pool,
@@ -209,7 +194,7 @@ pub const SELF_VIEW_DOC: Doc = Doc {
         linked person's access log, newest first. The read is itself recorded \
         (`access_log.self`) before the answer leaves. Limited per client address. Body at most \
         64 KiB.",
-    body: Body::Json(schema::<SelfViewBody>),
+    body: Body::Json(schema::<ProofBody>),
     replies: &[Reply {
         status: 200,
         description: "One page of the log.",

@@ -157,13 +157,43 @@ struct SurfaceBody {
     internal_authentication: String,
 }
 
-/// A proof of the card alone: the holder's unlink.
+/// A proof of the card alone: the holder's own requests.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProofBody {
+pub(super) struct ProofBody {
     certificate: String,
     challenge_id: String,
     signature: String,
+}
+
+/// A card proof's members, decoded.
+pub(super) struct DecodedProof {
+    certificate: Vec<u8>,
+    challenge_id: Uuid,
+    signature: Vec<u8>,
+}
+
+impl ProofBody {
+    /// Decodes the members, the first bad one refused (400 `<member>.format`).
+    pub(super) fn decode(&self) -> Result<DecodedProof, ClientError> {
+        let certificate = base64_field(&self.certificate, "certificate")?;
+        let signature = base64_field(&self.signature, "signature")?;
+        Ok(DecodedProof {
+            certificate,
+            challenge_id: uuid_field(&self.challenge_id)?,
+            signature,
+        })
+    }
+}
+
+impl DecodedProof {
+    pub(super) fn proof(&self) -> CardProof<'_> {
+        CardProof {
+            certificate: &self.certificate,
+            challenge_id: self.challenge_id,
+            signature: &self.signature,
+        }
+    }
 }
 
 /// An administrator's unlink names the certificate.
@@ -285,13 +315,8 @@ pub async fn unlink_by_holder(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body: ProofBody = typed(&read_limited(payload, BODY_MAX).await?)?;
-    let certificate = base64_field(&body.certificate, "certificate")?;
-    let signature = base64_field(&body.signature, "signature")?;
-    let proof = CardProof {
-        certificate: &certificate,
-        challenge_id: uuid_field(&body.challenge_id)?,
-        signature: &signature,
-    };
+    let decoded = body.decode()?;
+    let proof = decoded.proof();
     let trust = state.trust.current();
     let done = card::link::unlink_by_holder(
         &state.pool,
@@ -329,13 +354,8 @@ pub async fn withdraw_consents(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body: ProofBody = typed(&read_limited(payload, BODY_MAX).await?)?;
-    let certificate = base64_field(&body.certificate, "certificate")?;
-    let signature = base64_field(&body.signature, "signature")?;
-    let proof = CardProof {
-        certificate: &certificate,
-        challenge_id: uuid_field(&body.challenge_id)?,
-        signature: &signature,
-    };
+    let decoded = body.decode()?;
+    let proof = decoded.proof();
     let trust = state.trust.current();
     let withdrawn = card::withdraw_consents(
         &state.pool,

@@ -86,6 +86,17 @@ pub async fn check_one(
         &serde_json::Value::Object(json_object(&body)?),
         eligibility::today_in_japan(),
     )?;
+    let answer = check_single(&state, party, &query).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// One check by number, audited, counted by the enumeration watch: what every single-query
+/// edge (JSON, FHIR) answers from.
+pub(super) async fn check_single(
+    state: &AppState,
+    party: &crate::parties::Party,
+    query: &Query,
+) -> Result<Answer, ApiError> {
     let mut answers = eligibility::check(
         &state.pool,
         &state.audit,
@@ -93,14 +104,14 @@ pub async fn check_one(
         state.clock.now(),
         party,
         DisclosureKind::EligibilityByNumber,
-        &[&query],
+        &[query],
     )
     .await?;
     let answer = answers
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
-    note_misses(&state, party.id, &[&query], std::slice::from_ref(&answer)).await;
-    Ok(HttpResponse::Ok().json(answer))
+    note_misses(state, party.id, &[query], std::slice::from_ref(&answer)).await;
+    Ok(answer)
 }
 
 /// One entry of a batch's answer: the query's answer, or why the query was refused.

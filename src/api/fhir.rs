@@ -18,7 +18,6 @@ use super::codes::Code;
 use super::doc::{Body, Content, Doc, Reply};
 use super::error::{ApiError, ClientError};
 use super::AppState;
-use crate::audit::DisclosureKind;
 use crate::domain::{parse_date, BranchNumber, InsuredNumber, InsuredSymbol, InsurerNumber};
 use crate::eligibility::{self, Answer, Query, Shown, Validity};
 
@@ -326,21 +325,7 @@ pub async fn submit(
             .into());
         }
     }
-    let mut answers = eligibility::check(
-        &state.pool,
-        &state.audit,
-        &state.proofs,
-        state.clock.now(),
-        party,
-        DisclosureKind::EligibilityByNumber,
-        &[&query],
-    )
-    .await?;
-    let answer = answers
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
-    super::eligibility::note_misses(&state, party.id, &[&query], std::slice::from_ref(&answer))
-        .await;
+    let answer = super::eligibility::check_single(&state, party, &query).await?;
     Ok(HttpResponse::Ok()
         .content_type(FHIR_JSON)
         .json(response(&request, &query, &answer)))

@@ -287,8 +287,12 @@ pub async fn decide_unrecorded(
         .context("looking up coverages")?;
     let mut decisions = Vec::with_capacity(queries.len());
     let mut keys = Vec::with_capacity(queries.len());
+    let mut persons: Vec<(crate::domain::PersonId, NaiveDate)> = Vec::new();
     for (query, candidates) in queries.iter().zip(&found) {
         let (validity, chosen) = decide(query.date_of_care, candidates);
+        if let Some(c) = chosen {
+            persons.push((c.person_id, query.date_of_care));
+        }
         let mut shown = query.stated;
         // Only a coverage with a consent-bound detail not stated in the query asks the store.
         if let Some(c) = chosen.filter(|c| {
@@ -311,15 +315,6 @@ pub async fn decide_unrecorded(
         ));
         keys.push(chosen.map_or_else(|| query.reference_key(), reference_key));
     }
-    let persons: Vec<(crate::domain::PersonId, NaiveDate)> = queries
-        .iter()
-        .zip(&found)
-        .filter_map(|(query, candidates)| {
-            decide(query.date_of_care, candidates)
-                .1
-                .map(|c| (c.person_id, query.date_of_care))
-        })
-        .collect();
     // Both in one round trip: the session pipelines the two statements.
     let (references, expenses) = tokio::try_join!(
         crate::store::reference::of_keys(client, party_id, &keys),
