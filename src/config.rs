@@ -11,6 +11,7 @@
 //! | `auth_cache_seconds` | `ONSHI_AUTH_CACHE_SECONDS` | 30 |
 //! | `audit_batch_max` | `ONSHI_AUDIT_BATCH_MAX` | 4096 |
 //! | `audit_writers` | `ONSHI_AUDIT_WRITERS` (each its own session and chain lane) | 4 |
+//! | `check_lookups` | `ONSHI_CHECK_LOOKUPS` (single checks' look-ups at once; checks arriving meanwhile go together in the next) | 2 |
 //! | `rate_per_second` | `ONSHI_RATE_PER_SECOND` (queries per party, shared by every server; 0 = no limit) | 50 |
 //! | `rate_burst` | `ONSHI_RATE_BURST` | 100 |
 //! | `daily_quota` | `ONSHI_DAILY_QUOTA` (queries per party and Japanese day, every server; 0 = none) | 0 |
@@ -95,6 +96,8 @@ pub struct Settings {
     pub auth_cache_seconds: Duration,
     pub audit_batch_max: NonZeroUsize,
     pub audit_writers: NonZeroUsize,
+    /// Single checks' database look-ups in flight at once ([`crate::eligibility::coalesce`]).
+    pub check_lookups: NonZeroUsize,
     pub rate_per_second: u32,
     pub rate_burst: NonZeroU32,
     pub enumeration_misses: u32,
@@ -161,6 +164,7 @@ impl Default for Settings {
             auth_cache_seconds: Duration::from_secs(30),
             audit_batch_max: count(4096),
             audit_writers: count(4),
+            check_lookups: count(2),
             rate_per_second: 50,
             rate_burst: NonZeroU32::new(100).expect("not zero"),
             enumeration_misses: 50,
@@ -205,6 +209,7 @@ impl std::fmt::Debug for Settings {
             .field("auth_cache_seconds", &self.auth_cache_seconds)
             .field("audit_batch_max", &self.audit_batch_max)
             .field("audit_writers", &self.audit_writers)
+            .field("check_lookups", &self.check_lookups)
             .field("rate_per_second", &self.rate_per_second)
             .field("rate_burst", &self.rate_burst)
             .field("enumeration_misses", &self.enumeration_misses)

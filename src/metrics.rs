@@ -1,6 +1,7 @@
 //! What an operator watches, in the Prometheus text format (`GET /metrics`, served only to the
 //! address ranges of `metrics_allow`): requests by route and status, their latency, the audit
-//! queue and its commit latency, the database pool, the limiters' refusals.
+//! queue and its commit latency, the database pool, the limiters' refusals, the size of the
+//! groups single checks are looked up in, the bulk inquiries by state.
 //!
 //! The counters are the process's (one registry, whatever the number of servers it runs); the
 //! gauges of the pool and the audit queue are read from the server asked when it is scraped.
@@ -9,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric onshi exports.
@@ -23,6 +24,8 @@ pub struct Metrics {
     pub pool_connections: IntGaugeVec,
     pub pool_waiting: IntGauge,
     pub refusals: IntCounterVec,
+    pub check_group_size: Histogram,
+    pub bulk_jobs: IntGaugeVec,
 }
 
 /// Latency buckets from half a millisecond to ten seconds.
@@ -75,6 +78,24 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let check_group_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "check_group_size",
+                "Single checks answered by one database look-up (checks arriving together).",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+            ]),
+        )?;
+        let bulk_jobs = IntGaugeVec::new(
+            Opts::new(
+                "bulk_jobs",
+                "Bulk inquiries kept, by state: queued (nothing answered yet), working, done.",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(check_group_size.clone()))?;
+        registry.register(Box::new(bulk_jobs.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(audit_commit_seconds.clone()))?;
@@ -91,6 +112,8 @@ impl Metrics {
             pool_connections,
             pool_waiting,
             refusals,
+            check_group_size,
+            bulk_jobs,
         })
     }
 

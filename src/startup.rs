@@ -86,8 +86,18 @@ impl Application {
             settings.audit_batch_max,
             chain,
         )?;
+        let checks = crate::eligibility::coalesce::Coalescer::start(
+            crate::eligibility::coalesce::Answering {
+                pool: pool.clone(),
+                audit: audit.clone(),
+                proofs: proofs.clone(),
+                clock: clock.clone(),
+            },
+            settings.check_lookups.get(),
+        );
         let state = web::Data::new(AppState {
             audit: audit.clone(),
+            checks,
             pool,
             link_key,
             auth: AuthCache::new(settings.auth_cache_seconds),

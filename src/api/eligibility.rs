@@ -97,19 +97,10 @@ pub(super) async fn check_single(
     party: &crate::parties::Party,
     query: &Query,
 ) -> Result<Answer, ApiError> {
-    let mut answers = eligibility::check(
-        &state.pool,
-        &state.audit,
-        &state.proofs,
-        state.clock.now(),
-        party,
-        DisclosureKind::EligibilityByNumber,
-        &[query],
-    )
-    .await?;
-    let answer = answers
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no answer for one query"))?;
+    let answer = state
+        .checks
+        .check(party, DisclosureKind::EligibilityByNumber, query)
+        .await?;
     note_misses(state, party.id, &[query], std::slice::from_ref(&answer)).await;
     Ok(answer)
 }
@@ -151,9 +142,7 @@ pub async fn check_batch(
         &state.audit,
         &state.proofs,
         state.clock.now(),
-        party,
-        DisclosureKind::EligibilityBatch,
-        &valid,
+        &eligibility::Ask::all(party, DisclosureKind::EligibilityBatch, &valid),
     )
     .await?;
     note_misses(&state, party.id, &valid, &answers).await;

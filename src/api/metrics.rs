@@ -69,6 +69,26 @@ pub async fn scrape(
         .set(i64::try_from(pool.waiting).unwrap_or(i64::MAX));
     m.audit_queue_depth
         .set(i64::try_from(state.audit.queue_depth()).unwrap_or(i64::MAX));
+    // Read from the database, which every server shares: a scrape that cannot reach it still
+    // answers the process's own metrics, and the gauge keeps its last value.
+    let jobs = match state.pool.get().await {
+        Ok(client) => crate::store::bulk::count_by_state(&**client).await,
+        Err(e) => Err(anyhow::Error::new(e)),
+    };
+    match jobs {
+        Ok(jobs) => {
+            for (name, n) in [
+                ("queued", jobs.queued),
+                ("working", jobs.working),
+                ("done", jobs.done),
+            ] {
+                m.bulk_jobs.with_label_values(&[name]).set(n);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "metrics: counting bulk inquiries failed")
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(m.render()))
@@ -79,7 +99,8 @@ pub const SCRAPE_DOC: Doc = Doc {
     tag: "service",
     summary: "Metrics in the Prometheus text format.",
     description: "Requests by route and status and their latency, the audit queue and its \
-        commit latency, the database pool, the limiters' refusals. Served only to the address \
+        commit latency, the database pool, the limiters' refusals, the groups single checks \
+        are looked up in, the bulk inquiries by state. Served only to the address \
         ranges of `metrics_allow` (default: this host); any other caller gets 403.",
     body: Body::None,
     replies: &[Reply {

@@ -85,6 +85,9 @@ pub struct AppState {
     pub metrics_allow: limits::TrustedProxies,
     /// The key that signs every eligibility answer's proof.
     pub proofs: Arc<crate::proof::ProofKey>,
+    /// The queue single checks by number are answered through, together when they arrive
+    /// together ([`crate::eligibility::coalesce`]).
+    pub checks: crate::eligibility::coalesce::Coalescer,
 }
 
 /// Every route of [`routes::ROUTES`]; anything else is 405 (a known path) or 404.

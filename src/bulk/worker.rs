@@ -187,9 +187,7 @@ async fn work_chunk(
     let decided = eligibility::decide_unrecorded(
         &client,
         state.clock.now(),
-        &party,
-        DisclosureKind::EligibilityBulk,
-        &asked,
+        &eligibility::Ask::all(&party, DisclosureKind::EligibilityBulk, &asked),
     )
     .await?;
     // Signed apart from the runtime's threads: a chunk's proofs are many signatures.

@@ -27,6 +27,7 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
     ("auth_cache_seconds", &["ONSHI_AUTH_CACHE_SECONDS"]),
     ("audit_batch_max", &["ONSHI_AUDIT_BATCH_MAX"]),
     ("audit_writers", &["ONSHI_AUDIT_WRITERS"]),
+    ("check_lookups", &["ONSHI_CHECK_LOOKUPS"]),
     ("rate_per_second", &["ONSHI_RATE_PER_SECOND"]),
     ("rate_burst", &["ONSHI_RATE_BURST"]),
     ("daily_quota", &["ONSHI_DAILY_QUOTA"]),

@@ -6,6 +6,7 @@
 //! ([`crate::proof`]), and hands back [`Answer`]s.
 
 mod answer;
+pub mod coalesce;
 mod decide;
 
 pub use answer::{Advisory, Answer, CoverageView, Shown, Withheld};
@@ -242,9 +243,29 @@ pub fn today_in_japan() -> NaiveDate {
     (Utc::now() + chrono::Duration::hours(9)).date_naive()
 }
 
+/// One query to answer, with who asks it and how (the disclosure kind its record carries).
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    pub party: &'a Party,
+    pub kind: DisclosureKind,
+    pub query: &'a Query,
+}
+
+impl<'a> Ask<'a> {
+    /// The queries of one party, asked the same way (a batch, a bulk chunk).
+    pub fn all(party: &'a Party, kind: DisclosureKind, queries: &[&'a Query]) -> Vec<Ask<'a>> {
+        queries
+            .iter()
+            .map(|query| Ask { party, kind, query })
+            .collect()
+    }
+}
+
 /// Answers every query, recording each answer in the audit log before returning. A limit or
 /// specific-disease certificate is shown when the query states the patient's consent, or when
-/// the patient gave this party that consent at a card reader within its 24 hours (`now`).
+/// the patient gave the asking party that consent at a card reader within its 24 hours (`now`).
+/// The queries may come from several parties (single checks answered together, see
+/// [`coalesce`]): each answer is its own party's.
 ///
 /// # Errors
 /// The database is unreachable, or the audit record could not be made durable: then no answer
@@ -254,13 +275,11 @@ pub async fn check(
     audit: &AuditLog,
     proofs: &Arc<ProofKey>,
     now: DateTime<Utc>,
-    party: &Party,
-    kind: DisclosureKind,
-    queries: &[&Query],
+    asks: &[Ask<'_>],
 ) -> anyhow::Result<Vec<Answer>> {
     use anyhow::Context;
     let client = pool.get().await.context("getting a database connection")?;
-    let decisions = decide_unrecorded(&client, now, party, kind, queries).await?;
+    let decisions = decide_unrecorded(&client, now, asks).await?;
     drop(client);
     seal(audit, proofs, decisions).await
 }
@@ -275,20 +294,18 @@ pub async fn check(
 pub async fn decide_unrecorded(
     client: &impl deadpool_postgres::GenericClient,
     now: DateTime<Utc>,
-    party: &Party,
-    kind: DisclosureKind,
-    queries: &[&Query],
+    asks: &[Ask<'_>],
 ) -> anyhow::Result<Vec<Decided>> {
     use anyhow::Context;
-    let party_id = party.id;
-    let lookups: Vec<_> = queries.iter().map(|q| q.lookup()).collect();
+    let lookups: Vec<_> = asks.iter().map(|a| a.query.lookup()).collect();
     let found = crate::store::coverage::candidates(client, &lookups)
         .await
         .context("looking up coverages")?;
-    let mut decisions = Vec::with_capacity(queries.len());
-    let mut keys = Vec::with_capacity(queries.len());
+    let mut decisions = Vec::with_capacity(asks.len());
+    let mut keys = Vec::with_capacity(asks.len());
     let mut persons: Vec<(crate::domain::PersonId, NaiveDate)> = Vec::new();
-    for (query, candidates) in queries.iter().zip(&found) {
+    for (ask, candidates) in asks.iter().zip(&found) {
+        let query = ask.query;
         let (validity, chosen) = decide(query.date_of_care, candidates);
         if let Some(c) = chosen {
             persons.push((c.person_id, query.date_of_care));
@@ -299,15 +316,16 @@ pub async fn decide_unrecorded(
             (c.limit_category.is_some() && !shown.limit_certificate)
                 || (c.specific_disease.is_some() && !shown.specific_diseases)
         }) {
-            let given = crate::store::card::consents_in_force(client, c.person_id, party_id, now)
-                .await
-                .context("reading consents")?;
+            let given =
+                crate::store::card::consents_in_force(client, c.person_id, ask.party.id, now)
+                    .await
+                    .context("reading consents")?;
             shown = shown.or(Shown::from_consents(&given));
         }
         decisions.push(decided(
             now,
-            party,
-            kind,
+            ask.party,
+            ask.kind,
             (validity, chosen),
             Some(query),
             query.date_of_care,
@@ -315,9 +333,10 @@ pub async fn decide_unrecorded(
         ));
         keys.push(chosen.map_or_else(|| query.reference_key(), reference_key));
     }
+    let asked: Vec<_> = asks.iter().map(|a| a.party.id).zip(&keys).collect();
     // Both in one round trip: the session pipelines the two statements.
     let (references, expenses) = tokio::try_join!(
-        crate::store::reference::of_keys(client, party_id, &keys),
+        crate::store::reference::of_party_keys(client, &asked),
         crate::store::public_expense::in_force(client, &persons),
     )
     .context("reading reference numbers and public expenses")?;

@@ -338,3 +338,77 @@ async fn an_administrator_registers_revokes_and_expiry_ends_tokens() {
     let (status, _) = ask(&app, &other, q).await;
     assert_eq!(status, 401, "expired");
 }
+
+#[tokio::test]
+async fn checks_arriving_together_are_each_answered_as_their_own_partys() {
+    // One look-up at a time, so that concurrent checks queue and go to the database together.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.check_lookups = std::num::NonZeroUsize::new(1).unwrap();
+    })
+    .await;
+    app.load(
+        &Csv::new()
+            .acquire(1, KEY, "1980-04-01", "2020-04-01")
+            .build(),
+    )
+    .await;
+    let one = app.party(Role::Facility, &[]).await;
+    let two = app.party(Role::Facility, &[]).await;
+    let claims = app.party(Role::Claims, &[]).await;
+    for (token, reference) in [(&one, "ONE-1"), (&two, "TWO-1")] {
+        let (status, body) = app
+            .call(
+                "/v1/reference-numbers",
+                token,
+                &json!({"entries": [{"insurer_number": INSURER, "symbol": "12", "number": "3456",
+                                     "branch": "01", "reference_number": reference}]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body:#}");
+    }
+
+    let asks: Vec<(&str, Option<&str>, bool)> = (0..90)
+        .map(|i| {
+            let (token, reference) = match i % 3 {
+                0 => (one.as_str(), Some("ONE-1")),
+                1 => (two.as_str(), Some("TWO-1")),
+                _ => (claims.as_str(), None),
+            };
+            (token, reference, i % 2 == 0)
+        })
+        .collect();
+    let answers = futures_util::future::join_all(asks.iter().map(|(token, _, found)| {
+        let birth = if *found { "1980-04-01" } else { "1980-04-02" };
+        ask(&app, token, query(birth, "2026-11-24"))
+    }))
+    .await;
+
+    let db = app.db().await;
+    let mut party_of_token = std::collections::HashMap::new();
+    for ((token, reference, found), (status, body)) in asks.iter().zip(&answers) {
+        assert_eq!(*status, 200, "{body:#}");
+        assert_eq!(body["validity"], if *found { 1 } else { 4 }, "{body:#}");
+        assert_eq!(body["coverage"].is_object(), *found);
+        assert_eq!(body["reference_number"].as_str(), *reference, "{body:#}");
+        let check_id: uuid::Uuid = body["check_id"].as_str().unwrap().parse().unwrap();
+        let row = db
+            .query_one(
+                "select party_id, validity, person_id is not null from disclosures
+                 where check_id = $1",
+                &[&check_id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i16>(1), if *found { 1 } else { 4 });
+        assert_eq!(row.get::<_, bool>(2), *found);
+        let party: i64 = row.get(0);
+        assert_eq!(
+            *party_of_token.entry(*token).or_insert(party),
+            party,
+            "every check of a token is recorded as its party's"
+        );
+    }
+    let parties: std::collections::HashSet<_> = party_of_token.values().collect();
+    assert_eq!(parties.len(), 3, "three parties, three ids");
+    assert_eq!(app.count("disclosures").await, 90);
+}

@@ -31,6 +31,14 @@ async fn requests_the_audit_queue_and_the_pool_are_exported() {
     }
     let (status, _) = app.call("/v1/eligibility", &facility, &json!({})).await;
     assert_eq!(status, 400);
+    let (status, _) = app
+        .call(
+            "/v1/eligibility/bulk",
+            &facility,
+            &json!({"queries": [query]}),
+        )
+        .await;
+    assert_eq!(status, 202);
 
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
@@ -82,6 +90,30 @@ async fn requests_the_audit_queue_and_the_pool_are_exported() {
         );
     }
     assert!(sample(&scrape, "onshi_db_pool_connections", &[("state", "in_use")]).is_some());
+    // The test's own database holds the one bulk inquiry, in whatever state the worker has it.
+    let jobs: f64 = ["queued", "working", "done"]
+        .iter()
+        .map(|state| {
+            match sample(&scrape, "onshi_bulk_jobs", &[("state", state)])
+                .unwrap_or_else(|| panic!("bulk jobs {state}: {text}"))
+                .value
+            {
+                Value::Gauge(n) => n,
+                ref other => panic!("{other:?}"),
+            }
+        })
+        .sum();
+    assert_eq!(jobs, 1.0);
+    let groups = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "onshi_check_group_size")
+        .expect("the single checks' groups are a histogram");
+    assert!(
+        matches!(&groups.value, Value::Histogram(buckets) if buckets.iter().any(|b| b.count >= 3.0)),
+        "{:?}",
+        groups.value
+    );
     // No path with an id, no token, no person's data in the labels.
     assert!(!text.contains(&facility));
 }

@@ -369,3 +369,32 @@ pub async fn delete_received_before(
         .await
         .context("deleting expired bulk jobs")
 }
+
+/// How many kept jobs are queued (nothing answered yet), working (some answered) and done.
+///
+/// # Errors
+/// Database failures.
+pub async fn count_by_state(client: &impl GenericClient) -> anyhow::Result<JobCounts> {
+    let row = client
+        .query_one(
+            "select count(*) filter (where done_at is null and answered = 0),
+                    count(*) filter (where done_at is null and answered > 0),
+                    count(*) filter (where done_at is not null)
+             from bulk_jobs",
+            &[],
+        )
+        .await?;
+    Ok(JobCounts {
+        queued: row.get(0),
+        working: row.get(1),
+        done: row.get(2),
+    })
+}
+
+/// The jobs of [`count_by_state`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub working: i64,
+    pub done: i64,
+}

@@ -60,17 +60,31 @@ pub async fn of_keys(
     party_id: PartyId,
     keys: &[Key],
 ) -> anyhow::Result<Vec<Option<String>>> {
-    if keys.is_empty() {
+    let asked: Vec<(PartyId, &Key)> = keys.iter().map(|k| (party_id, k)).collect();
+    of_party_keys(client, &asked).await
+}
+
+/// Each party's reference number of its key, in order (`None` where it registered none): the
+/// checks of several parties answered together ask once.
+///
+/// # Errors
+/// Database failures.
+pub async fn of_party_keys(
+    client: &impl GenericClient,
+    asked: &[(PartyId, &Key)],
+) -> anyhow::Result<Vec<Option<String>>> {
+    if asked.is_empty() {
         return Ok(Vec::new());
     }
-    let column = |f: fn(&Key) -> &str| -> Vec<&str> { keys.iter().map(f).collect() };
+    let column = |f: fn(&Key) -> &str| -> Vec<&str> { asked.iter().map(|(_, k)| f(k)).collect() };
+    let parties: Vec<PartyId> = asked.iter().map(|(p, _)| *p).collect();
     let statement = client
         .prepare_cached(
             "select r.reference
-             from unnest($2::text[], $3::text[], $4::text[], $5::text[])
-                  with ordinality as k (insurer_number, symbol, number, branch, i)
+             from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  with ordinality as k (party_id, insurer_number, symbol, number, branch, i)
              left join reference_numbers r
-               on r.party_id = $1 and r.insurer_number = k.insurer_number
+               on r.party_id = k.party_id and r.insurer_number = k.insurer_number
               and r.number = k.number and r.symbol = k.symbol and r.branch = k.branch
              order by k.i",
         )
@@ -79,7 +93,7 @@ pub async fn of_keys(
         .query(
             &statement,
             &[
-                &party_id,
+                &parties,
                 &column(|k| &k.insurer_number),
                 &column(|k| &k.symbol),
                 &column(|k| &k.number),
