@@ -50,6 +50,7 @@
 //! | `audit.checkpoint_seconds` | `ONSHI_AUDIT_CHECKPOINT_SECONDS` | 60 |
 //! | `proof.key_file` | `ONSHI_PROOF_KEY_FILE` (hex, at least 32 bytes, mode 600; the proofs' Ed25519 pair derives from it; development) | none: the pair `proof.pkcs11_key_label` in the PKCS#11 token of `health_id` |
 //! | `proof.pkcs11_key_label` | `ONSHI_PROOF_PKCS11_KEY_LABEL` (Ed25519 pair signing the proofs of check, `CKM_EDDSA`) | `onshi-proof` |
+//! | `proof.pkcs11_sessions` | `ONSHI_PROOF_PKCS11_SESSIONS` (token sessions signing proofs in parallel) | 2 |
 //! | `bulk.worker` | `ONSHI_BULK_WORKER` (whether this server works on bulk inquiries: [`crate::bulk::BulkSettings`]) | `true` |
 //! | `bulk.chunk_size` | `ONSHI_BULK_CHUNK_SIZE` (queries answered and recorded together, 1 to 10,000) | 500 |
 //! | `bulk.poll_millis` | `ONSHI_BULK_POLL_MILLIS` (how often an idle worker looks for a job) | 1000 |

@@ -98,6 +98,7 @@ impl AuditSettings {
             token_label,
             pin_file,
             &self.checkpoint_pkcs11_key_label,
+            1,
         )
         .context("opening the checkpoint signing key in the PKCS#11 token")?;
         Ok(AuditKey::Pkcs11 {
@@ -233,7 +234,9 @@ impl CheckpointSigner {
 /// key is read once from the public-key object's `CKA_EC_POINT`. The checkpoints and the proofs
 /// of check each have their own pair.
 pub struct TokenSigner {
-    session: std::sync::Mutex<cryptoki::session::Session>,
+    /// Signatures run in parallel, one per session; a signer takes a free one.
+    sessions: Vec<std::sync::Mutex<cryptoki::session::Session>>,
+    next: std::sync::atomic::AtomicUsize,
     private: cryptoki::object::ObjectHandle,
     public_key: [u8; 32],
 }
@@ -247,9 +250,14 @@ impl TokenSigner {
         token_label: &str,
         pin_file: &std::path::Path,
         label: &str,
+        sessions: usize,
     ) -> anyhow::Result<TokenSigner> {
         use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
-        let session = crate::health_id::keys::token_session(module, token_label, pin_file, false)?;
+        let mut sessions =
+            crate::health_id::keys::token_sessions(module, token_label, pin_file, false, sessions)?;
+        let session = sessions
+            .pop()
+            .context("the PKCS#11 module opened no session")?;
         let find = |class| {
             session.find_objects(&[
                 Attribute::Class(class),
@@ -277,9 +285,12 @@ impl TokenSigner {
                 _ => None,
             })
             .with_context(|| format!("the public key {label} has no CKA_EC_POINT"))?;
+        let private = *private;
+        sessions.push(session);
         Ok(TokenSigner {
-            session: std::sync::Mutex::new(session),
-            private: *private,
+            sessions: sessions.into_iter().map(std::sync::Mutex::new).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            private,
             public_key: ed25519_point(&point)?,
         })
     }
@@ -289,14 +300,33 @@ impl TokenSigner {
         self.public_key
     }
 
-    /// Signs `message` in the token (`CKM_EDDSA`, pure Ed25519).
+    /// How many signatures may run at once (its sessions).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Signs `message` in the token (`CKM_EDDSA`, pure Ed25519), in the first free session
+    /// (or, when all are busy, waiting for one).
     ///
     /// # Errors
     /// The token refused or failed.
     pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
         use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
         use cryptoki::mechanism::Mechanism;
-        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        use std::sync::TryLockError;
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let free = (0..n).find_map(|i| match self.sessions[(start + i) % n].try_lock() {
+            Ok(session) => Some(session),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        });
+        let session = match free {
+            Some(session) => session,
+            None => self.sessions[start % n]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        };
         session
             .sign(
                 &Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),

@@ -81,6 +81,7 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
     ),
     ("proof.key_file", &["ONSHI_PROOF_KEY_FILE"]),
     ("proof.pkcs11_key_label", &["ONSHI_PROOF_PKCS11_KEY_LABEL"]),
+    ("proof.pkcs11_sessions", &["ONSHI_PROOF_PKCS11_SESSIONS"]),
     ("bulk.worker", &["ONSHI_BULK_WORKER"]),
     ("bulk.chunk_size", &["ONSHI_BULK_CHUNK_SIZE"]),
     ("bulk.poll_millis", &["ONSHI_BULK_POLL_MILLIS"]),

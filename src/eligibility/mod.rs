@@ -167,7 +167,8 @@ pub fn decided(
     }
 }
 
-/// Batches at least this large are signed on a blocking thread rather than the request's.
+/// Batches at least this large are signed on blocking threads rather than the request's (a
+/// token's signatures always are).
 const SIGN_APART: usize = 8;
 
 /// Signs every answer's proof and makes their audit records durable (both at once: the
@@ -181,7 +182,6 @@ pub async fn seal(
     proofs: &Arc<ProofKey>,
     decided: Vec<Decided>,
 ) -> anyhow::Result<Vec<Answer>> {
-    use anyhow::Context;
     let (mut answers, mut records, mut claims) = (
         Vec::with_capacity(decided.len()),
         Vec::with_capacity(decided.len()),
@@ -192,27 +192,48 @@ pub async fn seal(
         records.push(d.record);
         claims.push(d.claims);
     }
-    let sign_all = |key: &ProofKey, claims: &[crate::proof::Claims]| {
-        claims
-            .iter()
-            .map(|c| c.sign(key))
-            .collect::<anyhow::Result<Vec<String>>>()
-    };
-    let proofs_signed = if claims.len() < SIGN_APART {
+    let proofs_signed = if claims.len() < SIGN_APART && !proofs.in_token() {
         let signed = sign_all(proofs, &claims)?;
         audit.record(records).await?;
         signed
     } else {
-        let key = proofs.clone();
-        let signing = tokio::task::spawn_blocking(move || sign_all(&key, &claims));
-        let (signed, recorded) = tokio::join!(signing, audit.record(records));
+        let (signed, recorded) = tokio::join!(sign_apart(proofs, claims), audit.record(records));
         recorded?;
-        signed.context("the signing task panicked")??
+        signed?
     };
     for (answer, proof) in answers.iter_mut().zip(proofs_signed) {
         answer.proof = proof;
     }
     Ok(answers)
+}
+
+fn sign_all(key: &ProofKey, claims: &[crate::proof::Claims]) -> anyhow::Result<Vec<String>> {
+    claims.iter().map(|c| c.sign(key)).collect()
+}
+
+/// Signs on blocking threads, the claims split among the key's parallel signers, in order.
+async fn sign_apart(
+    proofs: &Arc<ProofKey>,
+    claims: Vec<crate::proof::Claims>,
+) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let parts = proofs.parallel_signers().clamp(1, claims.len().max(1));
+    let size = claims.len().div_ceil(parts).max(1);
+    let mut claims = claims.into_iter();
+    let mut tasks = Vec::with_capacity(parts);
+    loop {
+        let part: Vec<_> = claims.by_ref().take(size).collect();
+        if part.is_empty() {
+            break;
+        }
+        let key = proofs.clone();
+        tasks.push(tokio::task::spawn_blocking(move || sign_all(&key, &part)));
+    }
+    let mut signed = Vec::new();
+    for task in futures_util::future::join_all(tasks).await {
+        signed.extend(task.context("the signing task panicked")??);
+    }
+    Ok(signed)
 }
 
 /// Signs every answer's proof and hands back the answers with their audit records, recording

@@ -202,6 +202,24 @@ pub(crate) fn token_session(
     pin_file: &std::path::Path,
     read_write: bool,
 ) -> anyhow::Result<Session> {
+    let mut sessions = token_sessions(module, token_label, pin_file, read_write, 1)?;
+    sessions
+        .pop()
+        .context("the PKCS#11 module opened no session")
+}
+
+/// `count` logged-in sessions of one module context on the token labelled `token_label`: work
+/// that may run in parallel (a signature per answer) takes a free one.
+///
+/// # Errors
+/// The module does not load, no token has the label, or the PIN is refused.
+pub(crate) fn token_sessions(
+    module: &std::path::Path,
+    token_label: &str,
+    pin_file: &std::path::Path,
+    read_write: bool,
+    count: usize,
+) -> anyhow::Result<Vec<Session>> {
     let context = Pkcs11::new(module)
         .with_context(|| format!("loading the PKCS#11 module {}", module.display()))?;
     match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
@@ -216,20 +234,25 @@ pub(crate) fn token_session(
         }
     }
     let slot = slot.with_context(|| format!("no PKCS#11 token labelled {token_label}"))?;
-    let session = if read_write {
-        context.open_rw_session(slot)?
-    } else {
-        context.open_ro_session(slot)?
-    };
     let pin = Zeroizing::new(
         std::fs::read_to_string(pin_file)
             .with_context(|| format!("reading the PIN file {}", pin_file.display()))?,
     );
-    match session.login(UserType::User, Some(&AuthPin::from(pin.trim()))) {
-        Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-        Err(e) => return Err(e).context("logging in to the PKCS#11 token"),
+    let mut sessions = Vec::with_capacity(count.max(1));
+    for _ in 0..count.max(1) {
+        let session = if read_write {
+            context.open_rw_session(slot)?
+        } else {
+            context.open_ro_session(slot)?
+        };
+        // A login holds for every session of the application: the second one is told so.
+        match session.login(UserType::User, Some(&AuthPin::from(pin.trim()))) {
+            Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => return Err(e).context("logging in to the PKCS#11 token"),
+        }
+        sessions.push(session);
     }
-    Ok(session)
+    Ok(sessions)
 }
 
 impl Pkcs11Key {

@@ -29,6 +29,9 @@ pub struct ProofSettings {
     pub key_file: Option<PathBuf>,
     /// The label of the Ed25519 key pair in the token.
     pub pkcs11_key_label: String,
+    /// The token sessions proofs are signed in, each signing one proof at a time: as many as
+    /// the token signs in parallel (a network HSM: more than the cores; SoftHSM: the cores).
+    pub pkcs11_sessions: std::num::NonZeroUsize,
 }
 
 impl Default for ProofSettings {
@@ -36,6 +39,7 @@ impl Default for ProofSettings {
         ProofSettings {
             key_file: None,
             pkcs11_key_label: "onshi-proof".into(),
+            pkcs11_sessions: std::num::NonZeroUsize::new(2).expect("not zero"),
         }
     }
 }
@@ -71,9 +75,10 @@ impl ProofSettings {
                 .as_ref()
                 .context("ONSHI_PKCS11_PIN_FILE is required with ONSHI_PKCS11_MODULE")?,
             &self.pkcs11_key_label,
+            self.pkcs11_sessions.get(),
         )
         .context("opening the proof signing key in the PKCS#11 token")?;
-        ProofKey::in_token(signer)
+        ProofKey::of_token(signer)
     }
 }
 
@@ -115,7 +120,7 @@ impl ProofKey {
     ///
     /// # Errors
     /// The token failed, or its signature does not verify.
-    fn in_token(signer: TokenSigner) -> anyhow::Result<ProofKey> {
+    fn of_token(signer: TokenSigner) -> anyhow::Result<ProofKey> {
         let public_key = signer.public_key();
         let key = ProofKey::new(Signer::Token(signer), public_key);
         let probe = b"onshi/proof/probe";
@@ -146,6 +151,21 @@ impl ProofKey {
 
     pub fn public_key(&self) -> [u8; 32] {
         self.public_key
+    }
+
+    /// How many signatures are worth running at once: the token's sessions, or none apart for
+    /// a key in process (a signature there costs less than handing it to another thread).
+    pub fn parallel_signers(&self) -> usize {
+        match &self.signer {
+            Signer::InProcess(_) => 1,
+            Signer::Token(token) => token.sessions(),
+        }
+    }
+
+    /// Whether a signature leaves the process (a token): then it never runs on a request's
+    /// thread.
+    pub fn in_token(&self) -> bool {
+        matches!(self.signer, Signer::Token(_))
     }
 
     fn raw_sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {

@@ -373,11 +373,32 @@ async fn the_token_signs_proofs_with_its_own_pair() {
         keys["keys"][0]["x"].as_str(),
         Some(B64URL.encode(pair.public_key()).as_str())
     );
+
+    // A batch is signed in the token's sessions in parallel: every proof is its own answer's.
+    let queries: Vec<Value> = (0..40)
+        .map(|i| query(if i % 2 == 0 { "3456" } else { "999" }))
+        .collect();
+    let (status, batch) = app
+        .call(
+            "/v1/eligibility/batch",
+            &facility,
+            &json!({ "queries": queries }),
+        )
+        .await;
+    assert_eq!(status, 200, "{batch:#}");
+    let results = batch["results"].as_array().unwrap();
+    assert_eq!(results.len(), 40);
+    for (i, result) in results.iter().enumerate() {
+        let claims = verify_independently(result["proof"].as_str().unwrap(), &keys).unwrap();
+        assert_eq!(claims["check_id"], result["check_id"]);
+        assert_eq!(claims["validity"], if i % 2 == 0 { 1 } else { 4 });
+    }
 }
 
 async fn spawn_app_with_token(token: onshi::health_id::keys::KeySettings) -> TestApp {
     let app = crate::helpers::spawn_app_with(|s| {
         s.proof.key_file = None;
+        s.proof.pkcs11_sessions = std::num::NonZeroUsize::new(3).unwrap();
         s.health_id = token;
     })
     .await;
