@@ -1,7 +1,9 @@
 //! Server-side cost of one card check's cryptography (certificate profile, chain signatures up
 //! to the root, validity, revocation against current CRLs, and the card's signature over the
 //! bound challenge) against the raw cost of one
-//! RSA-2048 PKCS#1 v1.5 SHA-256 verification, measured in the same run.
+//! RSA-2048 PKCS#1 v1.5 SHA-256 verification, measured in the same run. The same card is checked
+//! again and again, as at a desk: its chain signature is verified once and then remembered by
+//! the certificate's bytes (`onshi::card::trust::VerifiedIssuers`).
 //! `cargo bench --bench card`
 
 use criterion::{criterion_group, criterion_main, Criterion};

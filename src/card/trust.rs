@@ -73,6 +73,35 @@ pub struct Snapshot {
     pub rejected: Vec<RejectedCa>,
     /// Seconds a CRL stays usable past its `nextUpdate`.
     pub crl_grace: i64,
+    /// The certificates whose CA signature verified under this snapshot's CAs.
+    pub verified: VerifiedIssuers,
+}
+
+/// The most certificates a snapshot remembers as verified (about 40 bytes each).
+const VERIFIED_MAX: u64 = 500_000;
+
+/// Certificates whose CA signature has verified, by the SHA-256 of their whole DER, with the
+/// index (in [`Snapshot::cas`]) of the CA whose key verified it: a card read again is the same
+/// bytes, so its chain signature is verified once per snapshot, not once per check. Only
+/// successes are kept, and a reload starts an empty one (its CAs may differ); the validity,
+/// revocation and the card's own signature are checked on every check.
+pub struct VerifiedIssuers(moka::sync::Cache<[u8; 32], usize>);
+
+impl Default for VerifiedIssuers {
+    fn default() -> Self {
+        VerifiedIssuers(moka::sync::Cache::new(VERIFIED_MAX))
+    }
+}
+
+impl VerifiedIssuers {
+    /// The CA that verified the certificate of this digest, if one did.
+    pub fn get(&self, cert_digest: &[u8; 32]) -> Option<usize> {
+        self.0.get(cert_digest)
+    }
+
+    pub fn insert(&self, cert_digest: [u8; 32], ca: usize) {
+        self.0.insert(cert_digest, ca);
+    }
 }
 
 impl Snapshot {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Months, Utc};
 use der::{Decode, Encode};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use super::profile::{algorithms_agree, Capabilities};
@@ -148,7 +148,8 @@ pub fn verify_certificate(
     })
 }
 
-/// The CA whose key verifies `cert`'s signature, among those of its issuer name and key id.
+/// The CA whose key verifies `cert`'s signature, among those of its issuer name and key id;
+/// remembered for the same bytes ([`crate::card::trust::VerifiedIssuers`]).
 fn issuer_of<'a>(
     trust: &'a Snapshot,
     cert: &Certificate,
@@ -156,12 +157,16 @@ fn issuer_of<'a>(
     name: &[u8],
     key_id: Option<&[u8]>,
 ) -> Result<&'a CaCert, Rejection> {
+    let digest: [u8; 32] = Sha256::digest(cert_der).into();
+    if let Some(ca) = trust.verified.get(&digest).and_then(|i| trust.cas.get(i)) {
+        return Ok(ca);
+    }
     let tbs_der = signed_part(cert_der).ok_or(Rejection::Malformed)?;
     let candidates = trust.issuers(name, key_id);
     if candidates.is_empty() {
         return Err(Rejection::UnknownIssuer);
     }
-    candidates
+    let ca = candidates
         .into_iter()
         .find(|ca| {
             signed_by(
@@ -171,7 +176,11 @@ fn issuer_of<'a>(
                 cert.signature.as_bytes(),
             )
         })
-        .ok_or(Rejection::ChainSignature)
+        .ok_or(Rejection::ChainSignature)?;
+    if let Some(i) = trust.cas.iter().position(|c| std::ptr::eq(c, ca)) {
+        trust.verified.insert(digest, i);
+    }
+    Ok(ca)
 }
 
 /// `serial` is not on `ca`'s current CRL; no current CRL is a refusal of its own.
