@@ -119,9 +119,17 @@ impl BridgeMetrics {
         let target = line.lines().next().unwrap_or("");
         let (status, content_type, body) =
             if target.starts_with("GET /metrics ") || target.starts_with("GET /metrics?") {
-                ("200 OK", TextEncoder::new().format_type().to_owned(), self.text())
+                (
+                    "200 OK",
+                    TextEncoder::new().format_type().to_owned(),
+                    self.text(),
+                )
             } else {
-                ("404 Not Found", "text/plain".to_owned(), b"not found\n".to_vec())
+                (
+                    "404 Not Found",
+                    "text/plain".to_owned(),
+                    b"not found\n".to_vec(),
+                )
             };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

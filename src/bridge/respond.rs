@@ -66,7 +66,10 @@ pub fn respond(kind: Kind, name: &str, bytes: &[u8], client: &Client) -> (Vec<u8
 enum Failure {
     Malformed(Malformed),
     /// onshi refused it or could not be reached.
-    Onshi { code: String, message: String },
+    Onshi {
+        code: String,
+        message: String,
+    },
 }
 
 impl From<Malformed> for Failure {
@@ -170,7 +173,9 @@ fn bulk_download(
         .body
         .get("ReceptionNumber")
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| Malformed::new("request.missing", "MessageBody/ReceptionNumber is required"))?;
+        .ok_or_else(|| {
+            Malformed::new("request.missing", "MessageBody/ReceptionNumber is required")
+        })?;
     if number.len() > 64 || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Failure::Onshi {
             code: "bulk.not_found".into(),
@@ -274,7 +279,8 @@ fn care_date(document: &Document) -> Result<Option<String>, Malformed> {
 
 /// `yyyyMMdd` as `YYYY-MM-DD`.
 fn strict_date(member: &str, value: &str) -> Result<String, Malformed> {
-    loose_date(value).ok_or_else(|| Malformed::new("request.date", format!("{member} must be yyyyMMdd")))
+    loose_date(value)
+        .ok_or_else(|| Malformed::new("request.date", format!("{member} must be yyyyMMdd")))
 }
 
 /// `yyyyMMdd` as `YYYY-MM-DD`, or `None`.
@@ -318,6 +324,9 @@ mod tests {
     fn dates_are_yyyymmdd() {
         assert_eq!(loose_date("19600401").as_deref(), Some("1960-04-01"));
         assert_eq!(loose_date("1960-04-01"), None);
-        assert_eq!(strict_date("Birthdate", "1960").unwrap_err().code, "request.date");
+        assert_eq!(
+            strict_date("Birthdate", "1960").unwrap_err().code,
+            "request.date"
+        );
     }
 }

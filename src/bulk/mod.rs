@@ -116,8 +116,8 @@ pub async fn submit(
     let mut client = pool.get().await.context("getting a database connection")?;
     let tx = client.transaction().await?;
     let number = reception_number();
-    let stored = store::insert_job(&tx, &number, party_id, received_on, idempotency_key, &items)
-        .await?;
+    let stored =
+        store::insert_job(&tx, &number, party_id, received_on, idempotency_key, &items).await?;
     tx.commit().await.context("committing a bulk job")?;
     match (stored, idempotency_key) {
         (Some(_), _) => Ok(number),

@@ -379,7 +379,6 @@ impl Doc {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +393,9 @@ mod tests {
     }
 
     fn decoded(bytes: &[u8], encoding: Encoding) -> String {
-        encoding.decode(bytes).expect("the answer is in its encoding")
+        encoding
+            .decode(bytes)
+            .expect("the answer is in its encoding")
     }
 
     #[test]
@@ -415,8 +416,14 @@ mod tests {
         );
         let text = decoded(&bytes, Encoding::ShiftJis);
         assert!(text.contains("encoding=\"Shift_JIS\""), "{text}");
-        assert!(text.contains("<SegmentOfResult>9</SegmentOfResult>"), "{text}");
-        assert!(text.contains("<ErrorCode>request.xml</ErrorCode>"), "{text}");
+        assert!(
+            text.contains("<SegmentOfResult>9</SegmentOfResult>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<ErrorCode>request.xml</ErrorCode>"),
+            "{text}"
+        );
         assert!(text.contains("<ArbitraryFileIdentifier>受付1</"), "{text}");
         assert!(!text.contains("MessageBody"), "{text}");
     }
@@ -429,7 +436,10 @@ mod tests {
             &bulk_results(&h, "ab", &BulkProgress::Processing),
             Encoding::Utf8,
         );
-        assert!(text.contains("<SegmentOfResult>2</SegmentOfResult>"), "{text}");
+        assert!(
+            text.contains("<SegmentOfResult>2</SegmentOfResult>"),
+            "{text}"
+        );
         assert!(!text.contains("ResultList"), "{text}");
         let entries = [
             json!({"index": 0, "query": {"insurer_number": "138057", "number": "1", "birth_date": "1960-04-01", "limit_certificate_consent": true},
@@ -441,13 +451,31 @@ mod tests {
             &bulk_results(&h, "ab", &BulkProgress::Done(&entries)),
             Encoding::Utf8,
         );
-        assert!(text.contains("<SegmentOfResult>1</SegmentOfResult>"), "{text}");
-        assert_eq!(text.matches("<ResultOfQualificationConfirmation>").count(), 2);
-        assert!(text.contains("<InsurerNumber>  138057</InsurerNumber>"), "{text}");
+        assert!(
+            text.contains("<SegmentOfResult>1</SegmentOfResult>"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("<ResultOfQualificationConfirmation>").count(),
+            2
+        );
+        assert!(
+            text.contains("<InsurerNumber>  138057</InsurerNumber>"),
+            "{text}"
+        );
         assert!(text.contains("<Birthdate>19600401</Birthdate>"), "{text}");
-        assert!(text.contains("<LimitApplicationCertificateRelatedConsFlg>1<"), "{text}");
-        assert!(text.contains("<QualificationValidity>4</QualificationValidity>"), "{text}");
-        assert!(text.contains("<ProcessingResultCode>insurer_number.check_digit<"), "{text}");
+        assert!(
+            text.contains("<LimitApplicationCertificateRelatedConsFlg>1<"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<QualificationValidity>4</QualificationValidity>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<ProcessingResultCode>insurer_number.check_digit<"),
+            "{text}"
+        );
         assert!(text.contains("wrong (insurer_number)"), "{text}");
     }
 

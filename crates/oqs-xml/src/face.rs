@@ -32,7 +32,10 @@ pub fn write(dir: &Path, answer: &Value, encoding: Encoding) -> io::Result<PathB
     let facility = claims["facility_code"].as_str().unwrap_or("").to_owned();
     let mut request = HashMap::new();
     if let Some(date) = claims["date_of_care"].as_str() {
-        request.insert("QualificationConfirmationDate".to_owned(), date.replace('-', ""));
+        request.insert(
+            "QualificationConfirmationDate".to_owned(),
+            date.replace('-', ""),
+        );
     }
     if !facility.is_empty() {
         request.insert("MedicalInstitutionCode".to_owned(), facility.clone());
@@ -108,7 +111,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("oqs-xml-face-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // {"facility_code":"1312345678","date_of_care":"2026-12-02"}
-        let payload = "eyJmYWNpbGl0eV9jb2RlIjoiMTMxMjM0NTY3OCIsImRhdGVfb2ZfY2FyZSI6IjIwMjYtMTItMDIifQ";
+        let payload =
+            "eyJmYWNpbGl0eV9jb2RlIjoiMTMxMjM0NTY3OCIsImRhdGVfb2ZfY2FyZSI6IjIwMjYtMTItMDIifQ";
         let answer = json!({"validity": 1, "advisories": [], "proof": format!("e30.{payload}.sig"),
                             "coverage": {"name": "架空 花子", "insurer_number": "06139991"}});
         let a = write(&dir, &answer, Encoding::ShiftJis).unwrap();
@@ -117,9 +121,14 @@ mod tests {
         for path in [&a, &b] {
             let name = path.file_name().unwrap().to_str().unwrap();
             assert!(name.starts_with("OQSsiquc01res_face_1312345678"), "{name}");
-            let text = Encoding::ShiftJis.decode(&std::fs::read(path).unwrap()).unwrap();
+            let text = Encoding::ShiftJis
+                .decode(&std::fs::read(path).unwrap())
+                .unwrap();
             assert!(text.contains("<ReferenceClassification>1<"), "{text}");
-            assert!(text.contains("<QualificationConfirmationDate>20261202<"), "{text}");
+            assert!(
+                text.contains("<QualificationConfirmationDate>20261202<"),
+                "{text}"
+            );
             assert!(text.contains("<Name>架空 花子</Name>"), "{text}");
         }
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
