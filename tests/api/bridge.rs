@@ -640,7 +640,7 @@ async fn a_bulk_inquiry_is_received_then_downloaded_while_processing_and_when_do
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(reception_numbers(&app).await, [number.clone()]);
+    assert_eq!(reception_numbers(&app).await, std::slice::from_ref(&number));
 
     // No worker has taken the job yet: processing.
     desk.drop_request(

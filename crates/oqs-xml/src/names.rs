@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn each_request_is_answered_under_the_matching_name() {
-        let answer = |name: &str| answer_name(name).map(|(k, a)| (k, a));
+        let answer = |name: &str| answer_name(name);
         assert_eq!(
             answer("OQSsiquc01req_20261202093000123.xml"),
             Some((Kind::Single, "OQSsiquc01res_20261202093000123.xml".into()))
