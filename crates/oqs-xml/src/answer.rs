@@ -480,6 +480,37 @@ mod tests {
     }
 
     #[test]
+    fn yen_overline_and_minus_survive_shift_jis() {
+        let text = "¥500‾−1 記号";
+        let request = HashMap::from([("ArbitraryFileIdentifier".to_owned(), text.to_owned())]);
+        let bytes = failed(&header(&request, Encoding::ShiftJis), None, "x.y", "m");
+        let document = crate::document::read(&bytes).1.unwrap();
+        assert_eq!(document.header["ArbitraryFileIdentifier"], text);
+    }
+
+    proptest::proptest! {
+        /// Whatever text an answer carries comes back the same through a reader of the file,
+        /// in both encodings (escaped, and as references where Shift_JIS lacks a character).
+        #[test]
+        fn any_text_round_trips_through_an_answer(text in "\\PC{1,40}") {
+            for encoding in [Encoding::Utf8, Encoding::ShiftJis] {
+                let request =
+                    HashMap::from([("ArbitraryFileIdentifier".to_owned(), text.clone())]);
+                let bytes = failed(&header(&request, encoding), None, "x.y", &text);
+                let (read_as, document) = crate::document::read(&bytes);
+                proptest::prop_assert_eq!(read_as, encoding);
+                let document = document.unwrap();
+                let trimmed = text.trim();
+                proptest::prop_assert_eq!(
+                    document.header.get("ArbitraryFileIdentifier").map(String::as_str),
+                    (!trimmed.is_empty()).then_some(trimmed)
+                );
+                proptest::prop_assert_eq!(document.header["ErrorMessage"].as_str(), trimmed);
+            }
+        }
+    }
+
+    #[test]
     fn a_card_answer_is_reference_classification_1() {
         let request = HashMap::new();
         let answer = json!({"validity": 1, "coverage": {"insurer_number": "06139991", "birth_date": "1960-04-01", "name": "架空 太郎"}, "advisories": []});

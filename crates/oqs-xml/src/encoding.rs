@@ -38,11 +38,19 @@ impl Encoding {
     }
 
     /// Encodes a document; a character Shift_JIS lacks becomes a numeric character reference,
-    /// which any XML reader turns back into the character.
+    /// which any XML reader turns back into the character. So do the three the encoder would
+    /// otherwise change into others (¥ into a backslash, ‾ into a tilde, − into －), as they
+    /// are read back: the markup is ASCII, so they are only ever in text.
     pub fn encode(self, text: &str) -> Vec<u8> {
         match self {
             Encoding::Utf8 => text.as_bytes().to_vec(),
-            Encoding::ShiftJis => encoding_rs::SHIFT_JIS.encode(text).0.into_owned(),
+            Encoding::ShiftJis => {
+                let kept = text
+                    .replace('\u{a5}', "&#165;")
+                    .replace('\u{203e}', "&#8254;")
+                    .replace('\u{2212}', "&#8722;");
+                encoding_rs::SHIFT_JIS.encode(&kept).0.into_owned()
+            }
         }
     }
 
