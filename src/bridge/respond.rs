@@ -107,12 +107,12 @@ fn single(document: &Document, client: &Client, header: &Header<'_>) -> Result<V
         }
     }
     let birth = strict_date("Birthdate", &search.fields["Birthdate"])?;
-    let mut query = query(search, care_date(document)?);
-    query["birth_date"] = json!(birth);
+    let mut asked = query(search, care_date(document)?);
+    asked["birth_date"] = json!(birth);
     let answer = answered(client.call(&Call {
         method: "POST",
         path: "/v1/eligibility",
-        body: Some(&query),
+        body: Some(&asked),
         idempotency_key: None,
         kind: Kind::Single.label(),
     }))?;
