@@ -81,6 +81,10 @@ pub enum Command {
         /// Keep answered requests in this folder instead of removing them.
         #[arg(long, value_name = "DIR")]
         archive: Option<PathBuf>,
+        /// Serve the bridge's own metrics (files handled, retries) as GET /metrics here,
+        /// e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -269,6 +273,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
             give_up_after,
             poll_ms,
             archive,
+            metrics_listen,
         } => {
             let options = crate::bridge::Options {
                 folder,
@@ -277,6 +282,7 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<i32> {
                 give_up_after: std::time::Duration::from_secs(give_up_after),
                 poll: std::time::Duration::from_millis(poll_ms),
                 archive,
+                metrics_listen,
             };
             tokio::task::spawn_blocking(move || crate::bridge::run(options)).await??;
             Ok(0)

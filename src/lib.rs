@@ -12,9 +12,10 @@
 //! |---|---|---|
 //! | `onshi-domain` ([`domain`]) | the validated types everything past the edge works with | nothing of onshi |
 //! | `onshi-store` ([`store`]) | every SQL statement, each module owning its rows; the migrations; the connection and its TLS | `onshi-domain` |
-//! | `onshi` (this crate) | the use cases, the HTTP edge and the command line | both |
+//! | `onshi-oqs-xml` | the real system's XML files: requests read, answers and `face` files written, names, encodings | nothing of onshi |
+//! | `onshi` (this crate) | the use cases, the HTTP edge and the command line | the three above |
 //! | `onshi-demo-data` | the synthetic enrolment generator (not linked by the server) | `onshi-domain` |
-//! | `onshi-card-reader` | the PC/SC reader client and the virtual card of the tests | nothing of onshi |
+//! | `onshi-card-reader` | the PC/SC reader client and the virtual card of the tests | `onshi-oqs-xml` (the `face` files) |
 
 pub mod access_log;
 pub mod api;

@@ -134,6 +134,13 @@ pub async fn submit(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let idempotency_key = optional_idempotency_key(&req)?;
+    if let Some(key) = &idempotency_key {
+        // Sent before: the same receipt, nothing stored and nothing counted again.
+        if let Some(reception_number) = bulk::previous_job(&state.pool, party.id, key).await? {
+            return Ok(receipt(reception_number));
+        }
+    }
     let items = if content_type.starts_with("application/json") {
         json_queries(&read_limited(payload, BULK_BODY_MAX).await?)?
     } else if content_type.starts_with("text/csv") {
@@ -170,12 +177,42 @@ pub async fn submit(
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()
         .map_err(anyhow::Error::new)?;
-    let reception_number = bulk::submit(&state.pool, party.id, today, submitted).await?;
-    Ok(HttpResponse::Accepted().json(BulkReceipt {
+    let reception_number = bulk::submit(
+        &state.pool,
+        party.id,
+        today,
+        idempotency_key.as_deref(),
+        submitted,
+    )
+    .await?;
+    Ok(receipt(reception_number))
+}
+
+fn receipt(reception_number: String) -> HttpResponse {
+    HttpResponse::Accepted().json(BulkReceipt {
         status_url: format!("/v1/eligibility/bulk/{reception_number}"),
         reception_number,
-    }))
+    })
 }
+
+/// The upload's `Idempotency-Key`, when it names itself (the same rules as an enrolment
+/// batch id).
+fn optional_idempotency_key(req: &HttpRequest) -> Result<Option<String>, ClientError> {
+    if req.headers().contains_key("Idempotency-Key") {
+        super::enrollments::idempotency_key(req).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The optional `Idempotency-Key` of a bulk upload.
+const BULK_IDEMPOTENCY_KEY: Param = Param {
+    name: "Idempotency-Key",
+    location: In::Header,
+    required: false,
+    description: "Names this upload, 1 to 200 printable ASCII characters, no spaces. Sent again with the same key, the upload is answered the first one's receipt and stores and counts nothing (whatever the body).",
+    schema: || serde_json::json!({ "type": "string", "pattern": "^[!-~]{1,200}$" }),
+};
 
 /// The queries of a JSON upload: `{"queries": [...]}`.
 fn json_queries(body: &[u8]) -> Result<Vec<serde_json::Value>, ClientError> {
@@ -388,7 +425,8 @@ pub const SUBMIT_DOC: Doc = Doc {
     summary: "An asynchronous bulk inquiry (一括照会) of 1 to 100,000 queries.",
     description: "For the day-before check of booked patients. The upload is `{\"queries\": \
         [...]}` as for `POST /v1/eligibility/batch`, or CSV with the same members as columns. \
-        It is validated as a whole first: a malformed body, a wrong content type or more than \
+        With an `Idempotency-Key`, sending the same upload again (after a lost answer) \
+        returns the first receipt and stores nothing. It is validated as a whole first: a malformed body, a wrong content type or more than \
         100,000 queries is refused and stores nothing. A query that fails its own validation \
         becomes its own `rejected` result, as in the batch. Answered at once with 202 and the \
         reception number; the queries are answered in the background, each recorded in the \
@@ -409,9 +447,10 @@ pub const SUBMIT_DOC: Doc = Doc {
         Code::BulkCount,
         Code::CsvHeader,
         Code::CsvMalformed,
+        Code::IdempotencyKeyFormat,
     ]],
     fields: &[],
-    params: &[],
+    params: &[BULK_IDEMPOTENCY_KEY],
 };
 
 pub const STATUS_DOC: Doc = Doc {

@@ -1,63 +1,90 @@
-//! Asking onshi: `POST /v1/eligibility` with the facility's token, retried with backoff while
-//! onshi cannot answer, until the bridge's patience runs out.
+//! Asking onshi over HTTP with the facility's token, retried with backoff while onshi cannot
+//! answer (unreachable, 429, 5xx), until the bridge's patience runs out.
 
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::answer::Outcome;
+use super::metrics::BridgeMetrics;
 
 /// Where and as whom the bridge asks.
 pub struct Client {
     agent: ureq::Agent,
-    url: String,
+    base: String,
     token: SecretString,
     give_up_after: Duration,
+    metrics: BridgeMetrics,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("url", &self.url)
+            .field("base", &self.base)
             .field("token", &"[redacted]")
             .finish()
     }
 }
 
+/// What onshi said.
+pub enum Reply {
+    /// A 2xx answer's body.
+    Answered(Value),
+    /// A 4xx other than 429: onshi's error code and message (with the field at fault).
+    Refused { code: String, message: String },
+    /// onshi did not answer within the give-up time.
+    Unreachable { code: String, message: String },
+}
+
+/// One request to onshi.
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// From the base URL, e.g. `/v1/eligibility`.
+    pub path: &'a str,
+    pub body: Option<&'a Value>,
+    pub idempotency_key: Option<&'a str>,
+    /// The kind of request file, for the retry metric.
+    pub kind: &'static str,
+}
+
 /// One attempt's result.
 enum Attempt {
-    Done(Outcome),
-    /// onshi could not answer now (unreachable, 429, 5xx): worth asking again.
+    Done(Reply),
+    /// onshi could not answer now: worth asking again.
     Again(String),
 }
 
 impl Client {
-    pub fn new(server: &str, token: SecretString, give_up_after: Duration) -> Self {
+    pub fn new(
+        server: &str,
+        token: SecretString,
+        give_up_after: Duration,
+        metrics: BridgeMetrics,
+    ) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(60))
             .build();
         Client {
             agent,
-            url: format!("{}/v1/eligibility", server.trim_end_matches('/')),
+            base: server.trim_end_matches('/').to_owned(),
             token,
             give_up_after,
+            metrics,
         }
     }
 
-    /// Asks until onshi answers or refuses, or `give_up_after` has passed since the first try
-    /// (then a failure saying onshi was unreachable).
-    pub fn check(&self, query: &Value) -> Outcome {
+    /// Asks until onshi answers or refuses, or `give_up_after` has passed since the first try.
+    pub fn call(&self, call: &Call<'_>) -> Reply {
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
         loop {
-            match self.attempt(query) {
-                Attempt::Done(outcome) => return outcome,
+            match self.attempt(call) {
+                Attempt::Done(reply) => return reply,
                 Attempt::Again(why) => {
                     let waited = started.elapsed();
                     if waited >= self.give_up_after {
-                        return Outcome::Failed {
+                        return Reply::Unreachable {
                             code: "bridge.unreachable".into(),
                             message: format!(
                                 "onshi did not answer within {} s: {why}",
@@ -65,7 +92,8 @@ impl Client {
                             ),
                         };
                     }
-                    tracing::warn!(reason = %why, "onshi did not answer; asking again");
+                    self.metrics.retry(call.kind);
+                    tracing::warn!(reason = %why, path = call.path, "onshi did not answer; asking again");
                     std::thread::sleep(pause.min(self.give_up_after - waited));
                     pause = (pause * 2).min(Duration::from_secs(8));
                 }
@@ -73,18 +101,24 @@ impl Client {
         }
     }
 
-    fn attempt(&self, query: &Value) -> Attempt {
-        let response = self
+    fn attempt(&self, call: &Call<'_>) -> Attempt {
+        let mut request = self
             .agent
-            .post(&self.url)
+            .request(call.method, &format!("{}{}", self.base, call.path))
             .set(
                 "Authorization",
                 &format!("Bearer {}", self.token.expose_secret()),
-            )
-            .send_json(query.clone());
+            );
+        if let Some(key) = call.idempotency_key {
+            request = request.set("Idempotency-Key", key);
+        }
+        let response = match call.body {
+            Some(body) => request.send_json(body.clone()),
+            None => request.call(),
+        };
         match response {
             Ok(r) => match r.into_json::<Value>() {
-                Ok(answer) => Attempt::Done(Outcome::Answered(answer)),
+                Ok(answer) => Attempt::Done(Reply::Answered(answer)),
                 Err(e) => Attempt::Again(format!("unreadable answer: {e}")),
             },
             Err(ureq::Error::Status(status, r)) if status == 429 || status >= 500 => {
@@ -101,7 +135,7 @@ impl Client {
                 if let Some(field) = error["field"].as_str() {
                     message = format!("{message} ({field})");
                 }
-                Attempt::Done(Outcome::Failed { code, message })
+                Attempt::Done(Reply::Refused { code, message })
             }
             Err(ureq::Error::Transport(t)) => Attempt::Again(t.kind().to_string()),
         }

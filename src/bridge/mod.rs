@@ -1,7 +1,9 @@
 //! `onshi bridge`: the real system's folder interface for reception software that already
 //! speaks it. The software drops a request XML in `DIR/req`; the bridge asks onshi over HTTP
 //! and writes the answer XML to `DIR/res` under the real system's answer name, in the
-//! request's encoding.
+//! request's encoding: single checks, bulk inquiries (upload, then download requests) and
+//! 照会番号 registrations ([`respond`] has the table). The layout itself is the
+//! `onshi-oqs-xml` crate's. A malformed request gets an error answer, never silence.
 //!
 //! Every request gets exactly one answer, across crashes and restarts:
 //! 1. a request is claimed by moving it into `DIR/req/.processing` (only while `DIR/res` has
@@ -11,24 +13,25 @@
 //! 3. only then is the claimed request removed (or moved to `--archive`).
 //!
 //! On start, what is in `.processing` is finished first; one whose answer is already in
-//! `DIR/res` is not answered again.
+//! `DIR/res` is not answered again. A bulk upload asked again after a crash (claimed, sent,
+//! not yet answered) is the same job: it is sent with an `Idempotency-Key` derived from the
+//! file's name and content, and onshi answers the first receipt.
 
-mod answer;
 mod client;
-mod files;
-mod names;
-mod request;
+mod metrics;
+mod respond;
 
-use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use onshi_oqs_xml::files;
+use onshi_oqs_xml::names;
 use secrecy::SecretString;
-use serde_json::{json, Value};
 
-use answer::Outcome;
 use client::Client;
+use metrics::BridgeMetrics;
 
 /// How `onshi bridge` was started.
 pub struct Options {
@@ -44,6 +47,8 @@ pub struct Options {
     pub poll: Duration,
     /// Where answered requests are kept; removed when `None`.
     pub archive: Option<PathBuf>,
+    /// Where `GET /metrics` is served; not at all when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The folders of one bridge.
@@ -73,10 +78,24 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let client = Client::new(&options.server, token, options.give_up_after);
+    let metrics = BridgeMetrics::new()?;
+    if let Some(address) = options.metrics_listen {
+        metrics.serve(address)?;
+    }
+    let client = Client::new(
+        &options.server,
+        token,
+        options.give_up_after,
+        metrics.clone(),
+    );
+    let bridge = Bridge {
+        folders,
+        client,
+        metrics,
+    };
     tracing::info!(folder = %options.folder.display(), server = %options.server, "bridge watching");
     loop {
-        if let Err(e) = sweep(&folders, &client) {
+        if let Err(e) = sweep(&bridge) {
             tracing::error!(error = %format!("{e:#}"), "bridge: a folder step failed; trying again");
         }
         std::thread::sleep(options.poll);
@@ -95,22 +114,30 @@ fn read_token(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(token.to_owned()))
 }
 
+/// What a running bridge works with.
+struct Bridge {
+    folders: Folders,
+    client: Client,
+    metrics: BridgeMetrics,
+}
+
 /// Finishes the claimed requests, then claims and answers the new ones, oldest name first.
-fn sweep(folders: &Folders, client: &Client) -> anyhow::Result<()> {
+fn sweep(bridge: &Bridge) -> anyhow::Result<()> {
+    let folders = &bridge.folders;
     for name in request_names(&folders.processing)? {
-        answer_claimed(folders, client, &name)?;
+        answer_claimed(bridge, &name)?;
     }
     for name in request_names(&folders.req)? {
-        let Some(answer_name) = names::answer_name(&name) else {
+        let Some((_, answer_name)) = names::answer_name(&name) else {
             continue;
         };
-        if folders.res.join(&answer_name).exists() {
+        if folders.res.join(&answer_name).is_file() {
             // The previous answer of that name is not collected yet: overwriting it would lose
             // it, so the new request waits.
             continue;
         }
         files::move_durably(&folders.req.join(&name), &folders.processing.join(&name))?;
-        answer_claimed(folders, client, &name)?;
+        answer_claimed(bridge, &name)?;
     }
     Ok(())
 }
@@ -134,91 +161,28 @@ fn request_names(dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Answers one claimed request, unless its answer is already in `res`; then lets it go.
-fn answer_claimed(folders: &Folders, client: &Client, name: &str) -> anyhow::Result<()> {
-    let answer_name = names::answer_name(name).context("not a request name")?;
+fn answer_claimed(bridge: &Bridge, name: &str) -> anyhow::Result<()> {
+    let folders = &bridge.folders;
+    let (kind, answer_name) = names::answer_name(name).context("not a request name")?;
     let claimed = folders.processing.join(name);
-    if folders.res.join(&answer_name).exists() {
+    // Only a file is an answer (a folder of that name is in the way, and the write below
+    // fails until it is gone).
+    if folders.res.join(&answer_name).is_file() {
         tracing::info!(request = name, "answer already written; not answered again");
     } else {
         let bytes =
             std::fs::read(&claimed).with_context(|| format!("reading {}", claimed.display()))?;
-        let answer = respond(&bytes, client);
+        let (answer, outcome) = respond::respond(kind, name, &bytes, &bridge.client);
         files::write_atomically(&folders.res, &answer_name, &answer)?;
-        tracing::info!(request = name, answer = %answer_name, "answered");
+        bridge.metrics.handled(kind.label(), outcome);
+        tracing::info!(request = name, answer = %answer_name, outcome = ?outcome, "answered");
     }
     match &folders.archive {
-        Some(archive) => files::move_durably(&claimed, &archive.join(name)),
+        Some(archive) => Ok(files::move_durably(&claimed, &archive.join(name))?),
         None => {
             std::fs::remove_file(&claimed)
                 .with_context(|| format!("removing {}", claimed.display()))?;
-            files::sync_dir(&folders.processing)
+            Ok(files::sync_dir(&folders.processing)?)
         }
     }
-}
-
-/// The answer document for a request's bytes: onshi's answer, or an error answer.
-fn respond(bytes: &[u8], client: &Client) -> Vec<u8> {
-    let encoding = request::sniff(bytes);
-    let executed_at = chrono::Utc::now()
-        .with_timezone(&japan())
-        .format("%Y%m%d%H%M%S")
-        .to_string();
-    let (header, outcome) = match request::parse(bytes, encoding) {
-        Ok(request) => {
-            let outcome = match query(&request) {
-                Ok(query) => client.check(&query),
-                Err(failed) => failed,
-            };
-            (request.header, outcome)
-        }
-        Err(malformed) => (
-            HashMap::new(),
-            Outcome::Failed {
-                code: malformed.code.to_owned(),
-                message: malformed.message,
-            },
-        ),
-    };
-    answer::render(&header, encoding, &outcome, &executed_at)
-}
-
-fn japan() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
-}
-
-/// The `POST /v1/eligibility` body for a request; dates from `yyyyMMdd`.
-fn query(request: &request::Request) -> Result<Value, Outcome> {
-    let search = &request.search;
-    let get = |name: &str| search.get(name).filter(|v| !v.is_empty()).cloned();
-    let date = |member: &str, value: &str| -> Result<String, Outcome> {
-        let ok = value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit());
-        if ok {
-            Ok(format!("{}-{}-{}", &value[..4], &value[4..6], &value[6..]))
-        } else {
-            Err(Outcome::Failed {
-                code: "request.date".into(),
-                message: format!("{member} must be yyyyMMdd"),
-            })
-        }
-    };
-    let birth = date("Birthdate", &get("Birthdate").unwrap_or_default())?;
-    let care = match request
-        .header
-        .get("QualificationConfirmationDate")
-        .filter(|v| !v.is_empty())
-    {
-        Some(d) => Some(date("QualificationConfirmationDate", d)?),
-        None => None,
-    };
-    let flag = |name: &str| get(name).is_some_and(|v| v == "1");
-    Ok(json!({
-        "insurer_number": get("InsurerNumber").unwrap_or_default(),
-        "symbol": get("InsuredCardSymbol"),
-        "number": get("InsuredIdentificationNumber").unwrap_or_default(),
-        "branch": get("InsuredBranchNumber"),
-        "birth_date": birth,
-        "date_of_care": care,
-        "limit_certificate_consent": flag("LimitApplicationCertificateRelatedConsFlg"),
-        "specific_disease_consent": flag("SpecificDiseasesCertificateRelatedConsFlg"),
-    }))
 }

@@ -90,7 +90,9 @@ pub fn is_reception_number(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Stores the job with all its queries in one transaction; returns its reception number.
+/// Stores the job with all its queries in one transaction; returns its reception number. With
+/// an idempotency key the party already used, stores nothing and returns that job's number
+/// (two uploads racing with one key: one stores, the other is answered the first's number).
 ///
 /// # Errors
 /// The database failed: nothing is stored.
@@ -98,6 +100,7 @@ pub async fn submit(
     pool: &deadpool_postgres::Pool,
     party_id: PartyId,
     received_on: NaiveDate,
+    idempotency_key: Option<&str>,
     queries: Vec<Submitted>,
 ) -> anyhow::Result<String> {
     let mut items = NewItems::default();
@@ -113,9 +116,29 @@ pub async fn submit(
     let mut client = pool.get().await.context("getting a database connection")?;
     let tx = client.transaction().await?;
     let number = reception_number();
-    store::insert_job(&tx, &number, party_id, received_on, &items).await?;
+    let stored =
+        store::insert_job(&tx, &number, party_id, received_on, idempotency_key, &items).await?;
     tx.commit().await.context("committing a bulk job")?;
-    Ok(number)
+    match (stored, idempotency_key) {
+        (Some(_), _) => Ok(number),
+        (None, Some(key)) => previous_job(pool, party_id, key)
+            .await?
+            .context("a bulk job's idempotency key was taken, then its job was gone"),
+        (None, None) => anyhow::bail!("a bulk job without an idempotency key was not stored"),
+    }
+}
+
+/// The reception number of the party's job sent with this idempotency key, if any.
+///
+/// # Errors
+/// The database failed.
+pub async fn previous_job(
+    pool: &deadpool_postgres::Pool,
+    party_id: PartyId,
+    idempotency_key: &str,
+) -> anyhow::Result<Option<String>> {
+    let client = pool.get().await.context("getting a database connection")?;
+    store::reception_number_by_key(&**client, party_id, idempotency_key).await
 }
 
 /// The party's job with this reception number: another party's is as unknown as none.

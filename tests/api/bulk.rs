@@ -552,3 +552,37 @@ async fn jobs_past_their_retention_are_deleted() {
     let (status, _) = read(&app, &app.address, &token, &young, "").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_upload_sent_again_with_its_idempotency_key_is_the_same_job() {
+    let app = app_with_coverages(2).await;
+    let token = app.party(Role::Facility, &[]).await;
+    let other = app.party(Role::Facility, &[]).await;
+    let send = |token: &str, key: &str, queries: Vec<Value>| {
+        let request = app
+            .http
+            .post(format!("{}{BULK}", app.address))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "queries": queries }));
+        async { status_and_json(app.send(request).await).await }
+    };
+    let (status, first) = send(&token, "upload-a", vec![query(1000), query(1001)]).await;
+    assert_eq!(status, 202, "{first:#}");
+    let (status, again) = send(&token, "upload-a", vec![query(1000), query(1001)]).await;
+    assert_eq!(status, 202, "{again:#}");
+    assert_eq!(again["reception_number"], first["reception_number"]);
+    assert_eq!(app.count("bulk_jobs").await, 1);
+    assert_eq!(app.count("bulk_items").await, 2);
+    // Another key, or the same key from another party, is another job.
+    let (_, second) = send(&token, "upload-b", vec![query(1000)]).await;
+    let (_, others) = send(&other, "upload-a", vec![query(1000)]).await;
+    assert_ne!(second["reception_number"], first["reception_number"]);
+    assert_ne!(others["reception_number"], first["reception_number"]);
+    assert_eq!(app.count("bulk_jobs").await, 3);
+    let (status, body) = send(&token, "no spaces allowed", vec![query(1000)]).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("idempotency_key.format"))
+    );
+}

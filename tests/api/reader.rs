@@ -402,3 +402,69 @@ async fn a_desk_links_the_card_from_its_signed_data_and_the_holder_unlinks_it() 
     close_desk(desk).await;
     let _ = std::fs::remove_file(token_file);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_check_with_face_writes_the_real_systems_face_file() {
+    let (app, token_file) = linked_app().await;
+    let desk = open_desk().await;
+    let face = std::env::temp_dir().join(format!("{}-face", app.db_name));
+    std::fs::create_dir_all(&face).unwrap();
+    let face_arg = face.to_str().unwrap();
+    let run = check(
+        &desk,
+        &app.address,
+        &token_file,
+        PIN,
+        &["--json", "--date-of-care", "2026-11-24", "--face", face_arg],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stderr, run.stdout);
+    let answer: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    // A second check at the same desk is a second file, never a replacement.
+    let utf8 = ["--face", face_arg, "--face-encoding", "utf-8"];
+    let run = check(&desk, &app.address, &token_file, PIN, &utf8).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    close_desk(desk).await;
+
+    let mut names: Vec<String> = std::fs::read_dir(&face)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let mut encodings = Vec::new();
+    for name in &names {
+        let prefix = format!("OQSsiquc01res_face_{}", crate::helpers::FACILITY_CODE);
+        assert!(
+            name.starts_with(&prefix) && name.ends_with(".xml"),
+            "{name}"
+        );
+        let (declared, f) = crate::bridge::read_answer(&face.join(name));
+        encodings.push(declared);
+        let h = |m: &str| f[&format!("XmlMsg/MessageHeader/{m}")].clone();
+        let r = |m: &str| {
+            f[&format!("XmlMsg/MessageBody/ResultList/ResultOfQualificationConfirmation/{m}")]
+                .clone()
+        };
+        assert_eq!(h("ReferenceClassification"), "1", "{f:#?}");
+        assert_eq!(h("SegmentOfResult"), "1");
+        assert_eq!(h("MedicalInstitutionCode"), crate::helpers::FACILITY_CODE);
+        assert_eq!(f["XmlMsg/MessageBody/QualificationValidity"], "1");
+        assert_eq!(r("InsuredIdentificationNumber"), "3456");
+        assert_eq!(r("Name"), answer["coverage"]["name"]);
+        assert_eq!(r("InsurerNumber"), INSURER);
+    }
+    encodings.sort();
+    assert_eq!(encodings, ["Shift_JIS", "UTF-8"]);
+    // The first check named its day of care; it is the header's confirmation date.
+    let dated = names
+        .iter()
+        .map(|n| crate::bridge::read_answer(&face.join(n)).1)
+        .filter(|f| {
+            f.get("XmlMsg/MessageHeader/QualificationConfirmationDate") == Some(&json!("20261124"))
+        })
+        .count();
+    assert_eq!(dated, 1);
+    let _ = std::fs::remove_dir_all(face);
+    let _ = std::fs::remove_file(token_file);
+}

@@ -62,7 +62,8 @@ fn job(row: &Row) -> JobRow {
     }
 }
 
-/// Stores a job and all its queries (indexed from 0 in order), in the caller's transaction.
+/// Stores a job and all its queries (indexed from 0 in order), in the caller's transaction;
+/// `None`, storing nothing, when the party already has a job with this idempotency key.
 ///
 /// # Errors
 /// Database failures (a reception number already taken is a unique violation of
@@ -72,16 +73,19 @@ pub async fn insert_job(
     reception_number: &str,
     party_id: PartyId,
     received_on: NaiveDate,
+    idempotency_key: Option<&str>,
     items: &NewItems,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<Option<i64>> {
     let total = i32::try_from(items.query.len()).context("a job's size")?;
     let rejected = i32::try_from(items.state.iter().filter(|s| **s == DONE).count())
         .context("a job's size")?;
-    let id: i64 = tx
-        .query_one(
+    let inserted = tx
+        .query_opt(
             "insert into bulk_jobs (reception_number, party_id, received_on, total, rejected,
-                                    done_at)
-             values ($1, $2, $3, $4::int4, $5::int4, case when $5::int4 = $4::int4 then now() end)
+                                    done_at, idempotency_key)
+             values ($1, $2, $3, $4::int4, $5::int4, case when $5::int4 = $4::int4 then now() end,
+                     $6)
+             on conflict (party_id, idempotency_key) where idempotency_key is not null do nothing
              returning id",
             &[
                 &reception_number,
@@ -89,11 +93,15 @@ pub async fn insert_job(
                 &received_on,
                 &total,
                 &rejected,
+                &idempotency_key,
             ],
         )
         .await
-        .context("storing a bulk job")?
-        .get(0);
+        .context("storing a bulk job")?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let id: i64 = row.get(0);
     tx.execute(
         "insert into bulk_items (job_id, idx, query, state, result)
          select $1, ord::int4 - 1, query, state, result
@@ -107,7 +115,27 @@ pub async fn insert_job(
             .await
             .context("opening a bulk job's lease")?;
     }
-    Ok(id)
+    Ok(Some(id))
+}
+
+/// The reception number of the party's job with this idempotency key.
+///
+/// # Errors
+/// Database failures.
+pub async fn reception_number_by_key(
+    client: &impl GenericClient,
+    party_id: PartyId,
+    idempotency_key: &str,
+) -> anyhow::Result<Option<String>> {
+    let row = client
+        .query_opt(
+            "select reception_number from bulk_jobs
+             where party_id = $1 and idempotency_key = $2",
+            &[&party_id, &idempotency_key],
+        )
+        .await
+        .context("reading a bulk job by its idempotency key")?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// The job with this reception number.

@@ -69,6 +69,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_public_expense.sql"),
     migration!(16, "0016_proof_keys.sql"),
     migration!(17, "0017_bulk_inquiries.sql"),
+    migration!(18, "0018_bulk_idempotency.sql"),
+    migration!(19, "0019_bulk_idempotency_index.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded

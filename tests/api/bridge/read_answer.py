@@ -1,6 +1,8 @@
 """Reads an answer file of the XML folder interface with Python's own XML parser, independently
 of onshi: decodes it as its XML declaration says (strictly), parses it with ElementTree, and
-prints the declared encoding and every element's text by path as JSON."""
+prints as JSON the declared encoding, every element's text by path (the first of repeated
+elements), and each entry of MessageBody/ResultList (every ResultOfQualificationConfirmation,
+its elements' text by path below it)."""
 
 import json
 import re
@@ -15,17 +17,22 @@ text = raw.decode(codec, errors="strict")
 # The declaration names an encoding ElementTree cannot decode itself; the text is decoded.
 root = ET.fromstring(text[declaration.end():] if declaration else text)
 
-fields = {}
 
-
-def walk(element, path):
+def walk(element, path, fields):
     here = f"{path}/{element.tag}" if path else element.tag
     children = list(element)
     if not children:
         fields.setdefault(here, element.text or "")
     for child in children:
-        walk(child, here)
+        walk(child, here, fields)
 
 
-walk(root, "")
-print(json.dumps({"encoding": encoding, "fields": fields}, ensure_ascii=False))
+fields = {}
+walk(root, "", fields)
+entries = []
+for entry in root.findall("./MessageBody/ResultList/ResultOfQualificationConfirmation"):
+    found = {}
+    for child in entry:
+        walk(child, "", found)
+    entries.append(found)
+print(json.dumps({"encoding": encoding, "fields": fields, "entries": entries}, ensure_ascii=False))

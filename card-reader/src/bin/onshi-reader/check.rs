@@ -49,6 +49,17 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
         println!("Eligibility answer:");
         print!("{}", answer.desk_text());
     }
+    if let Some(dir) = &args.face {
+        // The answer is shown already: a face file that cannot be written is reported, and
+        // the desk still has the answer on screen.
+        let path =
+            onshi_oqs_xml::face::write(dir, answer.raw(), args.face_encoding).map_err(|e| {
+                card_reader::Error::Unexpected(
+                    anyhow::Error::new(e).context("writing the face file"),
+                )
+            })?;
+        eprintln!("onshi-reader: face file {}", path.display());
+    }
     Ok(())
 }
 

@@ -73,6 +73,13 @@ pub struct CheckArgs {
     /// Print the server's answer as JSON instead of the desk summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write the answer to this folder as the real system's face file
+    /// (OQSsiquc01res_face_*.xml), in --face-encoding.
+    #[arg(long, value_name = "DIR")]
+    pub face: Option<PathBuf>,
+    /// The face file's encoding: shift_jis (the real system's) or utf-8.
+    #[arg(long, default_value = "shift_jis", value_parser = parse_encoding)]
+    pub face_encoding: onshi_oqs_xml::Encoding,
 }
 
 #[derive(Args)]
@@ -166,6 +173,12 @@ pub enum Consent {
     LimitCertificate,
     /// The specific-disease certificates (特定疾病療養受療証) in the answer.
     SpecificDiseases,
+}
+
+/// `shift_jis` (also `sjis`, `cp932`) or `utf-8`.
+fn parse_encoding(s: &str) -> Result<onshi_oqs_xml::Encoding, String> {
+    onshi_oqs_xml::Encoding::from_name(s)
+        .ok_or_else(|| format!("{s:?} is not an encoding: shift_jis or utf-8"))
 }
 
 /// Accepts `YYYY-MM-DD` with a plausible month and day.
