@@ -74,6 +74,8 @@ pub enum Content {
     Fhir(SchemaFn),
     Yaml,
     Text,
+    /// A static file of this media type (the reception page and its script and style).
+    File(&'static str),
 }
 
 /// One successful (or otherwise documented) answer.
@@ -245,6 +247,10 @@ const TAGS: &[(&str, &str)] = &[
     ),
     ("enrolment", "Coverage changes sent by insurers."),
     ("card", "The My Number card (JPKI) path."),
+    (
+        "desk",
+        "The reception page, no token (it signs in with the facility's token in the browser).",
+    ),
     ("parties", "Registered parties and their tokens."),
     ("health-ids", "Per-purpose health identifiers (医療等ID)."),
     (
@@ -351,6 +357,7 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
             }),
             Content::Yaml => json!({ "application/yaml": { "schema": { "type": "string" } } }),
             Content::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
+            Content::File(media) => json!({ media: { "schema": { "type": "string" } } }),
         };
         responses.insert(
             reply.status.to_string(),
