@@ -127,7 +127,9 @@ mod tests {
             "insertAdjacentHTML",
             "eval(",
         ] {
-            assert!(!SCRIPT.contains(never), "desk.js uses {never}");
+            // Its comments may say what it never does.
+            let mut code = SCRIPT.lines().filter(|l| !l.trim_start().starts_with("//"));
+            assert!(!code.any(|l| l.contains(never)), "desk.js uses {never}");
         }
         assert!(SCRIPT.contains("sessionStorage"));
         assert!(!CONTENT_SECURITY_POLICY.contains("unsafe"));
