@@ -35,6 +35,14 @@ fn file(media: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+/// `GET /desk`: the page is `/desk/` (its files are named relative to it).
+pub async fn to_page() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/desk/"))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
 /// `GET /desk/`.
 pub async fn page() -> HttpResponse {
     file("text/html; charset=utf-8", INDEX)
@@ -49,6 +57,22 @@ pub async fn script() -> HttpResponse {
 pub async fn style() -> HttpResponse {
     file("text/css; charset=utf-8", STYLE)
 }
+
+pub const TO_PAGE_DOC: Doc = Doc {
+    id: "deskRedirect",
+    tag: "desk",
+    summary: "The reception page, without its final slash.",
+    description: "Redirects (308) to `/desk/`, for a clerk who types the address.",
+    body: Body::None,
+    replies: &[Reply {
+        status: 308,
+        description: "`Location: /desk/`.",
+        content: Content::Empty,
+    }],
+    codes: &[&[]],
+    fields: &[],
+    params: &[],
+};
 
 pub const PAGE_DOC: Doc = Doc {
     id: "deskPage",

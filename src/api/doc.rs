@@ -76,6 +76,8 @@ pub enum Content {
     Text,
     /// A static file of this media type (the reception page and its script and style).
     File(&'static str),
+    /// No body (a redirect).
+    Empty,
 }
 
 /// One successful (or otherwise documented) answer.
@@ -348,6 +350,13 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
     }
     let mut responses = Map::new();
     for reply in doc.replies {
+        if let Content::Empty = reply.content {
+            responses.insert(
+                reply.status.to_string(),
+                json!({ "description": reply.description }),
+            );
+            continue;
+        }
         let content = match reply.content {
             Content::Json(schema) => {
                 json!({ "application/json": { "schema": schema(schemas) } })
@@ -358,6 +367,7 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
             Content::Yaml => json!({ "application/yaml": { "schema": { "type": "string" } } }),
             Content::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
             Content::File(media) => json!({ media: { "schema": { "type": "string" } } }),
+            Content::Empty => Value::Null,
         };
         responses.insert(
             reply.status.to_string(),

@@ -100,6 +100,7 @@ route_table! {
     GET "/openapi.json" Access::Anyone => doc::json, doc::JSON_DOC;
     GET "/openapi.yaml" Access::Anyone => doc::yaml, doc::YAML_DOC;
     GET "/metrics" Access::Anyone => metrics::scrape, metrics::SCRAPE_DOC;
+    GET "/desk" Access::Anyone => desk::to_page, desk::TO_PAGE_DOC;
     GET "/desk/" Access::Anyone => desk::page, desk::PAGE_DOC;
     GET "/desk/desk.js" Access::Anyone => desk::script, desk::SCRIPT_DOC;
     GET "/desk/desk.css" Access::Anyone => desk::style, desk::STYLE_DOC;

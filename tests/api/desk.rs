@@ -65,6 +65,15 @@ async fn a_clerk_signs_in_checks_by_number_and_signs_out() {
         assert_eq!(h["cache-control"], "no-store");
     }
 
+    // Typed without its final slash, the address still leads to the page.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = app.send(bare.get(format!("{}/desk", app.address))).await;
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/desk/");
+
     let browser = Browser::start().await;
     browser
         .driver
