@@ -19,6 +19,18 @@
 //! `Access-Control-Allow-Private-Network: true` for the allowed origin. One check at a time
 //! (409 while one runs); bodies of at most [`BODY_MAX`] bytes.
 //!
+//! Error codes besides the server's own (passed on with its status and `remedy`):
+//! `agent.origin_forbidden` 403, `agent.busy` 409, `agent.not_found` 404,
+//! `agent.method_not_allowed` 405, `agent.body_too_large` 413, `agent.body_invalid` 400 (with
+//! `field`); from the reader: `reader.service_unavailable` and `reader.no_reader` 503,
+//! `reader.no_card` 408, `reader.not_my_number_card`, `reader.wrong_pin` (the remedy says the
+//! tries left), `reader.pin_blocked`, `reader.pin_not_verified`, `reader.card_removed`,
+//! `reader.card_error` and `reader.pin_input` 422, `server.unreachable` 502,
+//! `reader.unexpected` 500. Every one has a Japanese `remedy` for the desk.
+//!
+//! The `Origin` check keeps other web pages out; it does not keep out a program of this PC,
+//! which could send any header, but could as well talk to pcscd itself.
+//!
 //! Deliberate simplification: requests are read one after the other on one thread, and each
 //! check runs on a thread of its own, so that `/status` and a refused second check are answered
 //! while a check waits for the card or the PIN.
@@ -111,7 +123,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
 struct Answer(u16, Value);
 
 impl Agent {
-    fn handle(self: Arc<Self>, mut request: Request) {
+    fn handle(self: Arc<Self>, request: Request) {
         let origin = header(&request, "Origin");
         if origin.as_deref() != Some(self.allowed.as_str()) {
             let answer = refusal(
@@ -146,12 +158,12 @@ impl Agent {
                         "別のカード確認が進んでいます。終わってからもう一度お試しください。",
                     )
                 } else {
-                    let body = read_body(&mut request);
                     // The check waits for the card and the PIN: on its own thread, so that the
                     // page's status requests (and a refused second check) are still answered.
                     std::thread::spawn(move || {
+                        let mut request = request;
                         let free = Free(&self.busy);
-                        let answer = match body {
+                        let answer = match read_body(&mut request) {
                             Ok(body) => self.check(&body),
                             Err(refused) => refused,
                         };
