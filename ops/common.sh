@@ -144,3 +144,15 @@ ensure_fhir_python() {
   fi
   export ONSHI_FHIR_PYTHON="$venv/bin/python"
 }
+
+# Debian's Chromium and its WebDriver (chromedriver) for the reception page's test
+# (tests/api/desk.rs), with a Japanese font so that its screenshots show the page's text.
+# Sets ONSHI_CHROMIUM and ONSHI_CHROMEDRIVER (the test reads them) unless already set.
+ensure_chromium() {
+  export ONSHI_CHROMIUM="${ONSHI_CHROMIUM:-/usr/bin/chromium}"
+  export ONSHI_CHROMEDRIVER="${ONSHI_CHROMEDRIVER:-/usr/bin/chromedriver}"
+  if [ ! -x "$ONSHI_CHROMIUM" ] || [ ! -x "$ONSHI_CHROMEDRIVER" ]; then
+    ensure_packages chromium chromium-driver
+  fi
+  ensure_packages fonts-ipafont-gothic
+}

@@ -74,6 +74,8 @@ pub enum Error {
         message: String,
         /// The request field at fault (`error.field`), if any.
         field: Option<String>,
+        /// What the desk's staff should do, in Japanese (`error.remedy`), if the server said.
+        remedy: Option<String>,
     },
     /// Anything else: malformed data, unexpected PC/SC failures, local I/O.
     #[error(transparent)]

@@ -196,6 +196,8 @@ struct ErrorDetail {
     message: String,
     #[serde(default)]
     field: Option<String>,
+    #[serde(default)]
+    remedy: Option<String>,
 }
 
 /// Client of one onshi server for one facility, or for a card holder (no token).
@@ -370,12 +372,14 @@ fn refused(status: u16, resp: ureq::Response) -> Error {
             code: error.code,
             message: error.message,
             field: error.field,
+            remedy: error.remedy,
         },
         Err(_) => Error::ServerRefused {
             status,
             code: "unknown".to_owned(),
             message: "the server gave no error details".to_owned(),
             field: None,
+            remedy: None,
         },
     }
 }

@@ -74,6 +74,10 @@ pub enum Content {
     Fhir(SchemaFn),
     Yaml,
     Text,
+    /// A static file of this media type (the reception page and its script and style).
+    File(&'static str),
+    /// No body (a redirect).
+    Empty,
 }
 
 /// One successful (or otherwise documented) answer.
@@ -245,6 +249,10 @@ const TAGS: &[(&str, &str)] = &[
     ),
     ("enrolment", "Coverage changes sent by insurers."),
     ("card", "The My Number card (JPKI) path."),
+    (
+        "desk",
+        "The reception page, no token (it signs in with the facility's token in the browser).",
+    ),
     ("parties", "Registered parties and their tokens."),
     ("health-ids", "Per-purpose health identifiers (医療等ID)."),
     (
@@ -342,6 +350,13 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
     }
     let mut responses = Map::new();
     for reply in doc.replies {
+        if let Content::Empty = reply.content {
+            responses.insert(
+                reply.status.to_string(),
+                json!({ "description": reply.description }),
+            );
+            continue;
+        }
         let content = match reply.content {
             Content::Json(schema) => {
                 json!({ "application/json": { "schema": schema(schemas) } })
@@ -351,6 +366,8 @@ fn operation(route: &Route, schemas: &mut Schemas) -> Value {
             }),
             Content::Yaml => json!({ "application/yaml": { "schema": { "type": "string" } } }),
             Content::Text => json!({ "text/plain": { "schema": { "type": "string" } } }),
+            Content::File(media) => json!({ media: { "schema": { "type": "string" } } }),
+            Content::Empty => Value::Null,
         };
         responses.insert(
             reply.status.to_string(),

@@ -6,6 +6,7 @@
 //! | `GET /healthz`, `GET /readyz` | anyone | [`health`] |
 //! | `GET /openapi.json`, `GET /openapi.yaml` | anyone | [`doc`] |
 //! | `GET /.well-known/jwks.json` | anyone | [`proof_keys`] |
+//! | `GET /desk/`, `/desk/desk.js`, `/desk/desk.css` | anyone (the page signs in with a facility's token) | [`desk`] |
 //! | `POST /v1/eligibility` | facility, claims | [`eligibility`] |
 //! | `POST /v1/eligibility/batch` | claims, medical and dental facilities (not pharmacies, home nursing) | [`eligibility`] |
 //! | `POST /v1/eligibility/bulk`, `GET /v1/eligibility/bulk/{reception_number}` | as the batch; a job only to its sender | [`bulk`] |
@@ -37,6 +38,7 @@ pub mod body;
 pub mod bulk;
 pub mod card;
 pub mod codes;
+pub mod desk;
 pub mod doc;
 pub mod eligibility;
 pub mod enrollments;

@@ -11,7 +11,7 @@ use super::codes::Code;
 use super::doc::Doc;
 use super::error::{ApiError, ClientError};
 use super::{
-    access_log, bulk, card, doc, eligibility, enrollments, fhir, health, health_ids, metrics,
+    access_log, bulk, card, desk, doc, eligibility, enrollments, fhir, health, health_ids, metrics,
     parties, proof_keys, public_expenses, reference_numbers,
 };
 use crate::parties::Role;
@@ -100,6 +100,10 @@ route_table! {
     GET "/openapi.json" Access::Anyone => doc::json, doc::JSON_DOC;
     GET "/openapi.yaml" Access::Anyone => doc::yaml, doc::YAML_DOC;
     GET "/metrics" Access::Anyone => metrics::scrape, metrics::SCRAPE_DOC;
+    GET "/desk" Access::Anyone => desk::to_page, desk::TO_PAGE_DOC;
+    GET "/desk/" Access::Anyone => desk::page, desk::PAGE_DOC;
+    GET "/desk/desk.js" Access::Anyone => desk::script, desk::SCRIPT_DOC;
+    GET "/desk/desk.css" Access::Anyone => desk::style, desk::STYLE_DOC;
     GET "/fhir/metadata" Access::Anyone => fhir::metadata, fhir::METADATA_DOC;
     POST "/fhir/CoverageEligibilityRequest/$submit" CHECKERS => fhir::submit, fhir::SUBMIT_DOC;
     GET "/.well-known/jwks.json" Access::Anyone => proof_keys::jwks, proof_keys::JWKS_DOC;

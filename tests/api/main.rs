@@ -10,6 +10,7 @@ mod bulk;
 mod card;
 mod contract;
 mod db_tls;
+mod desk;
 mod eligibility;
 mod enrollments;
 mod faults;

@@ -19,13 +19,13 @@ use crate::helpers::{my_number, Csv, TestApp, INSURER};
 
 const FIX: &str =
     "the card tests need pcscd with vsmartcard-vpcd: run ops/card-stack (ops/test does)";
-const PIN: &str = "1234";
+pub(crate) const PIN: &str = "1234";
 
 /// One of the two virtual readers, held exclusively (the card-reader tests use the same locks),
 /// with the virtual card of the PKI's valid person on it; removed (and EMPTY awaited) on drop.
-struct Desk {
+pub(crate) struct Desk {
     _lock: File,
-    name: String,
+    pub(crate) name: String,
     readers: Readers,
     card: Option<RunningCard>,
 }
@@ -90,7 +90,7 @@ impl Drop for Desk {
     }
 }
 
-fn reader_binary() -> PathBuf {
+pub(crate) fn reader_binary() -> PathBuf {
     let dir = std::env::current_exe()
         .unwrap()
         .parent()
@@ -122,7 +122,7 @@ async fn insured_app() -> (TestApp, PathBuf) {
 }
 
 /// [`insured_app`] with the person's card linked before.
-async fn linked_app() -> (TestApp, PathBuf) {
+pub(crate) async fn linked_app() -> (TestApp, PathBuf) {
     let (app, token_file) = insured_app().await;
     linked_before(&app, &pki().pki.person_valid, 3).await;
     (app, token_file)
@@ -167,7 +167,7 @@ async fn run_reader(desk: &Desk, args: &[&str], pin: &str) -> Run {
     }
 }
 
-async fn open_desk() -> Desk {
+pub(crate) async fn open_desk() -> Desk {
     tokio::task::spawn_blocking(Desk::open).await.unwrap()
 }
 
@@ -177,7 +177,7 @@ async fn open_desk_with(profile: CardProfile) -> Desk {
         .unwrap()
 }
 
-async fn close_desk(desk: Desk) {
+pub(crate) async fn close_desk(desk: Desk) {
     tokio::task::spawn_blocking(move || drop(desk))
         .await
         .unwrap();

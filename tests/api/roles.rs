@@ -137,6 +137,11 @@ const ENDPOINTS: &[Endpoint] = &[
         body: r##"{"resourceType": "CoverageEligibilityRequest", "status": "active", "purpose": ["validation"], "patient": {"reference": "#p"}, "created": "2026-11-24", "insurer": {"display": "x"}, "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "1980-04-01"}, {"resourceType": "Coverage", "id": "c", "status": "active", "beneficiary": {"reference": "#p"}, "payor": [{"identifier": {"system": "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber", "value": "33120015"}}], "extension": [{"url": "http://jpfhir.jp/fhir/core/Extension/StructureDefinition/JP_Coverage_InsuredPersonNumber", "valueString": "3456"}]}], "insurance": [{"coverage": {"reference": "#c"}}]}"##,
         gets: Roles([OK, OK, OK, OK, OK, NO, NO, NO]) },
     Endpoint { method: "GET", route: "/.well-known/jwks.json", path: "/.well-known/jwks.json", headers: &[], body: "", gets: Public(OK) },
+    // Followed to the page.
+    Endpoint { method: "GET", route: "/desk", path: "/desk", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/desk/", path: "/desk/", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/desk/desk.js", path: "/desk/desk.js", headers: &[], body: "", gets: Public(OK) },
+    Endpoint { method: "GET", route: "/desk/desk.css", path: "/desk/desk.css", headers: &[], body: "", gets: Public(OK) },
     Endpoint { method: "POST", route: "/v1/self/challenges", path: "/v1/self/challenges", headers: &[],
         body: "", gets: Public(NEW) },
     Endpoint { method: "POST", route: "/v1/self/access-log", path: "/v1/self/access-log", headers: JSON,

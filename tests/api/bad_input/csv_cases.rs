@@ -235,11 +235,12 @@ pub fn all() -> Vec<Case> {
     );
     c.file("an empty file", "", 1, "change", "file.empty", "");
     let crlf = format!("{}\r\n", valid().trim_end().replace('\n', "\r\n"))
-        + &with("sex", "9")
+        + with("sex", "9")
             .lines()
             .nth(1)
             .unwrap()
             .replacen("9001", "9002", 1)
+            .as_str()
         + "\r\n";
     c.file(
         "CRLF line ends, line 3 bad",

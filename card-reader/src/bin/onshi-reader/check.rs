@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use card_reader::answer::Answer;
 use card_reader::server::{CardCheck, Consents, ServerClient, Token};
 use zeroize::Zeroizing;
 
@@ -21,28 +22,17 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     );
     drop(token);
 
-    let origin = client.origin()?;
-    let consents = consents(&args.consent);
-    let bound = Binding {
-        purpose: Purpose::Check,
-        origin: &origin,
-        consents: Some(&consents),
+    let at = AtReader {
+        reader: args.reader.as_deref(),
+        timeout: args.timeout,
+        pin_stdin: args.pin_stdin,
     };
-    let signed = sign_challenge(
-        args.reader.as_deref(),
-        args.timeout,
-        args.pin_stdin,
-        &bound,
-        || client.challenge(),
-    )?;
-    let check = CardCheck::new(
-        &signed.certificate,
-        &signed.challenge,
-        &signed.signature,
+    let answer = check_card(
+        &client,
+        &at,
         args.date_of_care.clone(),
-        consents,
-    );
-    let answer = client.check_card(&check)?;
+        consents(&args.consent),
+    )?;
     if args.json {
         println!("{:#}", answer.raw());
     } else {
@@ -61,6 +51,40 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
         eprintln!("onshi-reader: face file {}", path.display());
     }
     Ok(())
+}
+
+/// Where the card is read and how its PIN is asked.
+pub struct AtReader<'a> {
+    pub reader: Option<&'a str>,
+    pub timeout: u64,
+    pub pin_stdin: bool,
+}
+
+/// One card check against `client`'s server: card, PIN, a challenge signed with the consents,
+/// the server's answer. `check` and `serve` both run it.
+pub fn check_card(
+    client: &ServerClient,
+    at: &AtReader<'_>,
+    date_of_care: Option<String>,
+    consents: Consents,
+) -> Result<Answer, Failure> {
+    let origin = client.origin()?;
+    let bound = Binding {
+        purpose: Purpose::Check,
+        origin: &origin,
+        consents: Some(&consents),
+    };
+    let signed = sign_challenge(at.reader, at.timeout, at.pin_stdin, &bound, || {
+        client.challenge()
+    })?;
+    let check = CardCheck::new(
+        &signed.certificate,
+        &signed.challenge,
+        &signed.signature,
+        date_of_care,
+        consents,
+    );
+    Ok(client.check_card(&check)?)
 }
 
 fn consents(list: &[Consent]) -> Consents {

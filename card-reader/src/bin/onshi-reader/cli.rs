@@ -31,6 +31,9 @@ pub enum Command {
     /// Show the card holder's own access log: who looked at their data, and when (no token:
     /// the card is the credential).
     AccessLog(AccessLogArgs),
+    /// Serve the reception page's card checks on 127.0.0.1: the page asks, this program reads
+    /// the card and asks for the PIN on its own terminal (never through the page).
+    Serve(ServeArgs),
 }
 
 #[derive(Args)]
@@ -80,6 +83,36 @@ pub struct CheckArgs {
     /// The face file's encoding: shift_jis (the real system's) or utf-8.
     #[arg(long, default_value = "shift_jis", value_parser = parse_encoding)]
     pub face_encoding: onshi_oqs_xml::Encoding,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// onshi server base URL, e.g. https://onshi.example.jp
+    #[arg(long, env = "ONSHI_SERVER")]
+    pub server: String,
+    /// File holding the facility token; without it the token is taken from ONSHI_TOKEN.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Loopback address and port to listen on (a non-loopback address is refused).
+    #[arg(long, default_value = "127.0.0.1:47380")]
+    pub listen: std::net::SocketAddr,
+    /// The origin of the reception page allowed to call (scheme://host[:port]); the origin of
+    /// --server when absent.
+    #[arg(long)]
+    pub allow_origin: Option<String>,
+    /// Reader name (or a unique part of it); all readers when absent.
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// Seconds to wait for a card in each check.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Read each check's PIN from the next line of standard input (scripts and tests) instead
+    /// of prompting without echo.
+    #[arg(long)]
+    pub pin_stdin: bool,
+    /// Seconds before a server request gives up.
+    #[arg(long, default_value_t = 15)]
+    pub server_timeout: u64,
 }
 
 #[derive(Args)]

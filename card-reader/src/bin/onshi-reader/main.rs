@@ -3,7 +3,7 @@
 //! the card holder their own access log, links a card from its signed data and lets the holder
 //! unlink it. This file only wires: the flows are in `check`, `link` and `access_log` (their
 //! common reader side in `signing`), the desk messages and exit codes in
-//! `outcome`.
+//! `outcome`; `serve` answers the reception page's card checks on 127.0.0.1.
 #![forbid(unsafe_code)]
 
 mod access_log;
@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod link;
 mod outcome;
+mod serve;
 mod signing;
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Unlink(args) => link::run_unlink(&args),
         Command::WithdrawConsents(args) => link::run_withdraw_consents(&args),
         Command::AccessLog(args) => access_log::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
