@@ -22,10 +22,12 @@ struct Agent {
 }
 
 impl Agent {
-    async fn start(app: &TestApp, token_file: &Path, reader: &str) -> Agent {
+    async fn start(app: &TestApp, token_file: &Path, reader: &str, face: &Path) -> Agent {
         let mut child = Command::new(reader_binary())
             .args(["serve", "--server", &app.address, "--token-file"])
             .arg(token_file)
+            .arg("--face")
+            .arg(face)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -117,7 +119,18 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
     assert!(text.contains("起動していません"), "{text}");
 
     let desk = open_desk().await;
-    let mut agent = Agent::start(&app, &token_file, &desk.name).await;
+    // The agent also leaves each answer in the reception software's face folder.
+    let face = std::env::temp_dir().join(format!("{}-desk-face", app.db_name));
+    std::fs::create_dir_all(&face).unwrap();
+    let face_files = || -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(&face)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    };
+    let mut agent = Agent::start(&app, &token_file, &desk.name, &face).await;
     let page_origin = app.address.clone();
 
     // Only the page's origin may call the agent; the preflight says so for it alone.
@@ -204,6 +217,12 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
         "{text}"
     );
     browser.screenshot("card").await;
+    let files = face_files();
+    assert_eq!(files.len(), 1, "{files:?}\n{}", agent.log());
+    let (declared, fields) = crate::bridge::read_answer(&files[0]);
+    assert_eq!(declared, "Shift_JIS");
+    assert_eq!(fields["XmlMsg/MessageHeader/ReferenceClassification"], "1");
+    assert_eq!(fields["XmlMsg/MessageBody/QualificationValidity"], "1");
 
     // A wrong PIN: the card's answer, with the tries left, in Japanese.
     agent.type_pin("0000").await;
@@ -220,6 +239,12 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
     browser.id("card-button").await.click().await.unwrap();
     browser.result().await;
     assert_eq!(browser.text("validity").await, "有効");
+    assert_eq!(
+        face_files().len(),
+        2,
+        "one face file per answered check, none for the refused one"
+    );
+    let _ = std::fs::remove_dir_all(&face);
 
     // One check at a time: while one waits for its PIN, another is refused.
     let check = format!("{}/check", agent.address);

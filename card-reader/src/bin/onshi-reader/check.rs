@@ -42,15 +42,22 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     if let Some(dir) = &args.face {
         // The answer is shown already: a face file that cannot be written is reported, and
         // the desk still has the answer on screen.
-        let path =
-            onshi_oqs_xml::face::write(dir, answer.raw(), args.face_encoding).map_err(|e| {
-                card_reader::Error::Unexpected(
-                    anyhow::Error::new(e).context("writing the face file"),
-                )
-            })?;
-        eprintln!("onshi-reader: face file {}", path.display());
+        write_face(dir, &answer, args.face_encoding)?;
     }
     Ok(())
+}
+
+/// Writes the answer as the real system's face file in `dir` for the reception software.
+pub fn write_face(
+    dir: &std::path::Path,
+    answer: &Answer,
+    encoding: onshi_oqs_xml::Encoding,
+) -> Result<std::path::PathBuf, Failure> {
+    let path = onshi_oqs_xml::face::write(dir, answer.raw(), encoding).map_err(|e| {
+        card_reader::Error::Unexpected(anyhow::Error::new(e).context("writing the face file"))
+    })?;
+    eprintln!("onshi-reader: face file {}", path.display());
+    Ok(path)
 }
 
 /// Where the card is read and how its PIN is asked.

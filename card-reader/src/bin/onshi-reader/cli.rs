@@ -113,6 +113,13 @@ pub struct ServeArgs {
     /// Seconds before a server request gives up.
     #[arg(long, default_value_t = 15)]
     pub server_timeout: u64,
+    /// Also write each check's answer to this folder as the real system's face file
+    /// (OQSsiquc01res_face_*.xml), in --face-encoding, for the reception software.
+    #[arg(long, value_name = "DIR")]
+    pub face: Option<PathBuf>,
+    /// The face file's encoding: shift_jis (the real system's) or utf-8.
+    #[arg(long, default_value = "shift_jis", value_parser = parse_encoding)]
+    pub face_encoding: onshi_oqs_xml::Encoding,
 }
 
 #[derive(Args)]

@@ -47,7 +47,7 @@ use card_reader::{Error, Readers};
 use serde_json::{json, Map, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::check::{check_card, token_from, AtReader};
+use crate::check::{check_card, token_from, write_face, AtReader};
 use crate::cli::ServeArgs;
 use crate::outcome::{desk_message, Failure};
 
@@ -70,6 +70,7 @@ struct Agent {
     reader: Option<String>,
     timeout: u64,
     pin_stdin: bool,
+    face: Option<(std::path::PathBuf, onshi_oqs_xml::Encoding)>,
     busy: AtomicBool,
 }
 
@@ -111,6 +112,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         reader: args.reader.clone(),
         timeout: args.timeout,
         pin_stdin: args.pin_stdin,
+        face: args.face.clone().map(|dir| (dir, args.face_encoding)),
         busy: AtomicBool::new(false),
     });
     for request in http.incoming_requests() {
@@ -238,7 +240,21 @@ impl Agent {
             pin_stdin: self.pin_stdin,
         };
         match check_card(&self.client, &at, date_of_care, consents) {
-            Ok(answer) => Answer(200, answer.raw().clone()),
+            Ok(answer) => {
+                if let Some((dir, encoding)) = &self.face {
+                    // The page gets the answer whatever happens to the face file; the failure
+                    // is the agent's to report.
+                    if let Err(failure) = write_face(dir, &answer, *encoding) {
+                        eprintln!(
+                            "onshi-reader serve: no face file: {}",
+                            failed(&failure).1["error"]["message"]
+                                .as_str()
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+                Answer(200, answer.raw().clone())
+            }
             Err(failure) => {
                 let answer = failed(&failure);
                 eprintln!(
