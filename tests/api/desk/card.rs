@@ -316,7 +316,11 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(kinds, ["eligibility.card"; 3]);
-    assert_eq!(face_files().len(), 3, "every answered check left its face file");
+    assert_eq!(
+        face_files().len(),
+        3,
+        "every answered check left its face file"
+    );
     let _ = std::fs::remove_dir_all(&face);
     browser.quit().await;
     drop(agent);
