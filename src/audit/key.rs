@@ -253,10 +253,10 @@ impl TokenSigner {
         sessions: usize,
     ) -> anyhow::Result<TokenSigner> {
         use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
-        let mut sessions =
+        let sessions =
             crate::health_id::keys::token_sessions(module, token_label, pin_file, false, sessions)?;
         let session = sessions
-            .pop()
+            .first()
             .context("the PKCS#11 module opened no session")?;
         let find = |class| {
             session.find_objects(&[
@@ -285,13 +285,12 @@ impl TokenSigner {
                 _ => None,
             })
             .with_context(|| format!("the public key {label} has no CKA_EC_POINT"))?;
-        let private = *private;
-        sessions.push(session);
+        let (private, public_key) = (*private, ed25519_point(&point)?);
         Ok(TokenSigner {
             sessions: sessions.into_iter().map(std::sync::Mutex::new).collect(),
             next: std::sync::atomic::AtomicUsize::new(0),
             private,
-            public_key: ed25519_point(&point)?,
+            public_key,
         })
     }
 

@@ -28,10 +28,7 @@ const PAGE: usize = 10_000;
 
 /// The answer document for a request file, and what became of it.
 pub fn respond(kind: Kind, name: &str, bytes: &[u8], client: &Client) -> (Vec<u8>, Outcome) {
-    let executed_at = chrono::Utc::now()
-        .with_timezone(&japan())
-        .format("%Y%m%d%H%M%S")
-        .to_string();
+    let (executed_at, _) = onshi_oqs_xml::time::japan(std::time::SystemTime::now());
     let (encoding, document) = document::read(bytes);
     let empty = HashMap::new();
     let request_header = document.as_ref().map_or(&empty, |d| &d.header);
@@ -261,10 +258,6 @@ fn register(
         header,
         registered["registered"].as_u64().unwrap_or_default(),
     ))
-}
-
-fn japan() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
 }
 
 /// The header's QualificationConfirmationDate as the date of care, if given.

@@ -121,7 +121,7 @@ pub async fn submit(
     tx.commit().await.context("committing a bulk job")?;
     match (stored, idempotency_key) {
         (Some(_), _) => Ok(number),
-        (None, Some(key)) => previous_job(pool, party_id, key)
+        (None, Some(key)) => store::reception_number_by_key(&**client, party_id, key)
             .await?
             .context("a bulk job's idempotency key was taken, then its job was gone"),
         (None, None) => anyhow::bail!("a bulk job without an idempotency key was not stored"),

@@ -10,7 +10,7 @@ use onshi::domain::check_digit::luhn;
 use onshi::parties::Role;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app_with, Csv, FACILITY_CODE};
+use crate::helpers::{closed_port_url, free_port, spawn_app_with, Csv, FACILITY_CODE};
 
 /// A 6-digit 国保 insurer number (valid check digit), which answers pad to 8 characters.
 fn kokuho() -> String {
@@ -379,9 +379,7 @@ async fn a_malformed_or_refused_request_gets_an_error_answer() {
 #[tokio::test]
 async fn with_onshi_down_the_bridge_answers_with_an_error_after_the_give_up_time() {
     // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let server = closed_port_url();
     let desk = Desk::new("not-a-real-token");
     let _bridge = Running(desk.bridge(&server, 2));
 
@@ -399,9 +397,7 @@ async fn with_onshi_down_the_bridge_answers_with_an_error_after_the_give_up_time
 async fn a_bridge_killed_midway_answers_each_request_exactly_once_after_restart() {
     let (app, token) = server_with_person().await;
     let desk = Desk::new(&token);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let unreachable = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let unreachable = closed_port_url();
 
     // A bridge that cannot reach onshi claims the request, keeps asking, and is killed.
     let mut first = desk.bridge(&unreachable, 600);
@@ -538,18 +534,6 @@ fn registration(entries: &[[&str; 5]]) -> String {
 </XmlMsg>
 "#
     )
-}
-
-fn closed_port_url() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
-    url
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 impl Desk {

@@ -74,12 +74,7 @@ async fn a_clerk_signs_in_checks_by_number_and_signs_out() {
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.headers()["location"], "/desk/");
 
-    let browser = Browser::start().await;
-    browser
-        .driver
-        .goto(format!("{}/desk/", app.address))
-        .await
-        .unwrap();
+    let browser = Browser::at_desk(&app.address).await;
     assert_eq!(
         browser.js("return document.documentElement.lang").await,
         "ja"

@@ -141,15 +141,7 @@ async fn an_issued_id_is_stable_and_resolves_to_the_eligibility_answer() {
     assert_eq!(body["eligibility"]["validity"], 4);
     assert!(body.get("health_id").is_none(), "{body:#}");
 
-    let kinds: Vec<String> = app
-        .db()
-        .await
-        .query("select kind from disclosures order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = app.disclosure_kinds().await;
     assert_eq!(
         kinds,
         [

@@ -386,6 +386,18 @@ impl TestApp {
         assert_eq!(status, 200, "load failed: {body:#}");
     }
 
+    /// The kinds of every disclosure recorded, oldest first.
+    pub async fn disclosure_kinds(&self) -> Vec<String> {
+        self.db()
+            .await
+            .query("select kind from disclosures order by id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         self.db()
             .await
@@ -566,4 +578,15 @@ impl DbProxy {
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
+}
+
+/// A loopback port free at the moment of asking (for a process the test starts).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The URL of a loopback port nothing listens on: bound, noted, closed.
+pub fn closed_port_url() -> String {
+    format!("http://127.0.0.1:{}", free_port())
 }

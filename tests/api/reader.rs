@@ -267,10 +267,8 @@ async fn each_failure_at_the_desk_has_its_exit_code() {
     );
     assert!(!refused.stderr.contains("not-the-token"));
 
-    // A port nobody listens on: bind one, note it, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // A port nobody listens on.
+    let url = crate::helpers::closed_port_url();
     let unreachable = check(&desk, &url, &token_file, PIN, &[]).await;
     assert_eq!(unreachable.code, Some(12), "{}", unreachable.stderr);
     assert_eq!(app.count("disclosures").await, 0, "no check was answered");
@@ -386,15 +384,7 @@ async fn a_desk_links_the_card_from_its_signed_data_and_the_holder_unlinks_it() 
     assert_eq!(run.code, Some(7), "{}", run.stderr);
     assert!(run.stderr.contains("2 tries left"), "{}", run.stderr);
 
-    let kinds: Vec<String> = app
-        .db()
-        .await
-        .query("select kind from disclosures order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = app.disclosure_kinds().await;
     assert_eq!(
         kinds,
         [

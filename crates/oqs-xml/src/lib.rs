@@ -9,7 +9,8 @@
 //!   registration, errors);
 //! - [`names`]: which request names are answered, under which answer name;
 //! - [`files`]: durable file steps (atomic writes, durable moves);
-//! - [`face`]: a card check's answer as a file of the `face` folder.
+//! - [`face`]: a card check's answer as a file of the `face` folder;
+//! - [`time`]: the time in Japan as the files write it.
 #![forbid(unsafe_code)]
 
 pub mod answer;
@@ -18,6 +19,6 @@ pub mod encoding;
 pub mod face;
 pub mod files;
 pub mod names;
-mod time;
+pub mod time;
 
 pub use encoding::Encoding;

@@ -1,40 +1,23 @@
-//! The time in Japan (UTC+9, no daylight saving) as the files write it, without a calendar
-//! crate: the civil date from days since the epoch (H. Hinnant's `civil_from_days`).
+//! The time in Japan (UTC+9, no daylight saving) as the files write it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use chrono::{DateTime, FixedOffset, Utc};
 
 /// `yyyyMMddHHmmss` and milliseconds, Japan time, of `at`.
 pub fn japan(at: SystemTime) -> (String, u32) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since.as_secs() + 9 * 3600;
-    let (days, of_day) = (seconds / 86_400, seconds % 86_400);
-    let (y, m, d) = civil_from_days(days);
-    let stamp = format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    );
-    (stamp, since.subsec_millis())
-}
-
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let japan = FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
+    let local = DateTime::<Utc>::from(at).with_timezone(&japan);
+    (
+        local.format("%Y%m%d%H%M%S").to_string(),
+        local.timestamp_subsec_millis(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn known_instants_in_japan() {

@@ -8,6 +8,8 @@ use serde_json::Value;
 use thirtyfour::prelude::*;
 use tokio::process::{Child, Command};
 
+use crate::helpers::free_port;
+
 /// Where `ops/common.sh` (`ensure_chromium`) says Chromium and its driver are, or Debian's.
 fn installed(variable: &str, default: &str) -> PathBuf {
     let path = PathBuf::from(std::env::var(variable).unwrap_or_else(|_| default.to_owned()));
@@ -29,7 +31,18 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub async fn start() -> Browser {
+    /// A browser on the reception page of the server at `address`.
+    pub async fn at_desk(address: &str) -> Browser {
+        let browser = Browser::start().await;
+        browser
+            .driver
+            .goto(format!("{address}/desk/"))
+            .await
+            .unwrap();
+        browser
+    }
+
+    async fn start() -> Browser {
         let chromium = installed("ONSHI_CHROMIUM", "/usr/bin/chromium");
         let chromedriver = installed("ONSHI_CHROMEDRIVER", "/usr/bin/chromedriver");
         let port = free_port();
@@ -138,9 +151,4 @@ impl Browser {
         self.driver.quit().await.unwrap();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
-}
-
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }

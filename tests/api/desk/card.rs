@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::browser::{free_port, Browser};
-use crate::helpers::TestApp;
+use super::browser::Browser;
+use crate::helpers::{free_port, TestApp};
 use crate::reader::{close_desk, linked_app, open_desk, reader_binary, PIN};
 
 /// `onshi-reader serve` on a port of its own, for the desk's reader, reading PINs from its
@@ -98,12 +98,7 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
     assert_eq!(outside.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&outside.stderr).contains("not a loopback address"));
 
-    let browser = Browser::start().await;
-    browser
-        .driver
-        .goto(format!("{}/desk/", app.address))
-        .await
-        .unwrap();
+    let browser = Browser::at_desk(&app.address).await;
     // No agent yet: the clerk is told so, and what to do meanwhile.
     let closed = free_port();
     browser
@@ -306,15 +301,7 @@ async fn a_clerk_checks_a_card_through_the_local_agent() {
             .any(|digits| digits == PIN);
         assert!(!pin_shown && !line.contains(token.trim()), "{log}");
     }
-    let kinds: Vec<String> = app
-        .db()
-        .await
-        .query("select kind from disclosures order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = app.disclosure_kinds().await;
     assert_eq!(kinds, ["eligibility.card"; 3]);
     assert_eq!(
         face_files().len(),

@@ -6,7 +6,7 @@ use card_reader::answer::Answer;
 use card_reader::server::{CardCheck, Consents, ServerClient, Token};
 use zeroize::Zeroizing;
 
-use crate::cli::{CheckArgs, Consent};
+use crate::cli::{CheckArgs, Consent, FaceArgs};
 use crate::outcome::Failure;
 use crate::signing::{sign_challenge, Binding};
 use card_reader::binding::Purpose;
@@ -14,13 +14,11 @@ use card_reader::binding::Purpose;
 /// Runs the flow; prints the answer on stdout and progress on stderr.
 pub fn run(args: &CheckArgs) -> Result<(), Failure> {
     // The token is checked first: no point asking for a PIN we cannot use.
-    let token = read_token(args)?;
-    let client = ServerClient::new(
+    let client = facility_client(
         &args.server,
-        &token,
-        Duration::from_secs(args.server_timeout),
-    );
-    drop(token);
+        args.token_file.as_deref(),
+        args.server_timeout,
+    )?;
 
     let at = AtReader {
         reader: args.reader.as_deref(),
@@ -39,25 +37,22 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
         println!("Eligibility answer:");
         print!("{}", answer.desk_text());
     }
-    if let Some(dir) = &args.face {
-        // The answer is shown already: a face file that cannot be written is reported, and
-        // the desk still has the answer on screen.
-        write_face(dir, &answer, args.face_encoding)?;
-    }
+    // The answer is shown already: a face file that cannot be written is reported, and the
+    // desk still has the answer on screen.
+    write_face(&args.face, &answer)?;
     Ok(())
 }
 
-/// Writes the answer as the real system's face file in `dir` for the reception software.
-pub fn write_face(
-    dir: &std::path::Path,
-    answer: &Answer,
-    encoding: onshi_oqs_xml::Encoding,
-) -> Result<std::path::PathBuf, Failure> {
-    let path = onshi_oqs_xml::face::write(dir, answer.raw(), encoding).map_err(|e| {
+/// Writes the answer as the real system's face file, when a face folder is set.
+pub fn write_face(face: &FaceArgs, answer: &Answer) -> Result<(), Failure> {
+    let Some(dir) = &face.dir else {
+        return Ok(());
+    };
+    let path = onshi_oqs_xml::face::write(dir, answer.raw(), face.encoding).map_err(|e| {
         card_reader::Error::Unexpected(anyhow::Error::new(e).context("writing the face file"))
     })?;
     eprintln!("onshi-reader: face file {}", path.display());
-    Ok(path)
+    Ok(())
 }
 
 /// Where the card is read and how its PIN is asked.
@@ -105,12 +100,23 @@ fn consents(list: &[Consent]) -> Consents {
     }
 }
 
-fn read_token(args: &CheckArgs) -> Result<Token, Failure> {
-    token_from(args.token_file.as_deref())
+/// The client of a facility's requests: its token from `token_file`, else `ONSHI_TOKEN`
+/// (read, handed to the client and dropped).
+pub fn facility_client(
+    server: &str,
+    token_file: Option<&std::path::Path>,
+    timeout_secs: u64,
+) -> Result<ServerClient, Failure> {
+    let token = token_from(token_file)?;
+    Ok(ServerClient::new(
+        server,
+        &token,
+        Duration::from_secs(timeout_secs),
+    ))
 }
 
 /// The facility token from `file`, else from `ONSHI_TOKEN`.
-pub fn token_from(file: Option<&std::path::Path>) -> Result<Token, Failure> {
+fn token_from(file: Option<&std::path::Path>) -> Result<Token, Failure> {
     let raw = match file {
         Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             Failure::Input(format!(

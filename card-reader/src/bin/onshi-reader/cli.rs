@@ -76,13 +76,20 @@ pub struct CheckArgs {
     /// Print the server's answer as JSON instead of the desk summary.
     #[arg(long)]
     pub json: bool,
-    /// Also write the answer to this folder as the real system's face file
+    #[command(flatten)]
+    pub face: FaceArgs,
+}
+
+/// Where answered card checks are left for the reception software (`check`, `serve`).
+#[derive(Args, Clone)]
+pub struct FaceArgs {
+    /// Also write each answered check to this folder as the real system's face file
     /// (OQSsiquc01res_face_*.xml), in --face-encoding.
-    #[arg(long, value_name = "DIR")]
-    pub face: Option<PathBuf>,
+    #[arg(long = "face", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// The face file's encoding: shift_jis (the real system's) or utf-8.
-    #[arg(long, default_value = "shift_jis", value_parser = parse_encoding)]
-    pub face_encoding: onshi_oqs_xml::Encoding,
+    #[arg(long = "face-encoding", default_value = "shift_jis", value_parser = parse_encoding)]
+    pub encoding: onshi_oqs_xml::Encoding,
 }
 
 #[derive(Args)]
@@ -113,13 +120,8 @@ pub struct ServeArgs {
     /// Seconds before a server request gives up.
     #[arg(long, default_value_t = 15)]
     pub server_timeout: u64,
-    /// Also write each check's answer to this folder as the real system's face file
-    /// (OQSsiquc01res_face_*.xml), in --face-encoding, for the reception software.
-    #[arg(long, value_name = "DIR")]
-    pub face: Option<PathBuf>,
-    /// The face file's encoding: shift_jis (the real system's) or utf-8.
-    #[arg(long, default_value = "shift_jis", value_parser = parse_encoding)]
-    pub face_encoding: onshi_oqs_xml::Encoding,
+    #[command(flatten)]
+    pub face: FaceArgs,
 }
 
 #[derive(Args)]

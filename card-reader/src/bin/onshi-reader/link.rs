@@ -13,23 +13,21 @@
 use std::time::Duration;
 
 use card_reader::binding::{self, Purpose};
-use card_reader::server::{CardLink, ServerClient};
+use card_reader::server::CardLink;
 use card_reader::{JpkiCard, Readers};
 
-use crate::check::token_from;
+use crate::check::facility_client;
 use crate::cli::{LinkArgs, UnlinkArgs};
 use crate::outcome::Failure;
 use crate::signing::{holder_proof, read_pin, read_pin_twice, show_tries, HolderRequest};
 
 /// Runs the link at a facility's reader; prints the server's answer.
 pub fn run_link(args: &LinkArgs) -> Result<(), Failure> {
-    let token = token_from(args.token_file.as_deref())?;
-    let client = ServerClient::new(
+    let client = facility_client(
         &args.server,
-        &token,
-        Duration::from_secs(args.server_timeout),
-    );
-    drop(token);
+        args.token_file.as_deref(),
+        args.server_timeout,
+    )?;
     let origin = client.origin()?;
 
     let readers = Readers::establish()?;

@@ -47,8 +47,8 @@ use card_reader::{Error, Readers};
 use serde_json::{json, Map, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use crate::check::{check_card, token_from, write_face, AtReader};
-use crate::cli::ServeArgs;
+use crate::check::{check_card, facility_client, write_face, AtReader};
+use crate::cli::{FaceArgs, ServeArgs};
 use crate::outcome::{desk_message, Failure};
 
 /// The largest request body read: a check's body is a date and six flags.
@@ -70,7 +70,7 @@ struct Agent {
     reader: Option<String>,
     timeout: u64,
     pin_stdin: bool,
-    face: Option<(std::path::PathBuf, onshi_oqs_xml::Encoding)>,
+    face: FaceArgs,
     busy: AtomicBool,
 }
 
@@ -83,13 +83,11 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
             args.listen
         )));
     }
-    let token = token_from(args.token_file.as_deref())?;
-    let client = ServerClient::new(
+    let client = facility_client(
         &args.server,
-        &token,
-        Duration::from_secs(args.server_timeout),
-    );
-    drop(token);
+        args.token_file.as_deref(),
+        args.server_timeout,
+    )?;
     let allowed = match &args.allow_origin {
         Some(origin) => {
             Origin::of_url(origin).map_err(|e| Failure::Input(format!("--allow-origin: {e}")))?
@@ -112,7 +110,7 @@ pub fn run(args: &ServeArgs) -> Result<(), Failure> {
         reader: args.reader.clone(),
         timeout: args.timeout,
         pin_stdin: args.pin_stdin,
-        face: args.face.clone().map(|dir| (dir, args.face_encoding)),
+        face: args.face.clone(),
         busy: AtomicBool::new(false),
     });
     for request in http.incoming_requests() {
@@ -241,17 +239,15 @@ impl Agent {
         };
         match check_card(&self.client, &at, date_of_care, consents) {
             Ok(answer) => {
-                if let Some((dir, encoding)) = &self.face {
-                    // The page gets the answer whatever happens to the face file; the failure
-                    // is the agent's to report.
-                    if let Err(failure) = write_face(dir, &answer, *encoding) {
-                        eprintln!(
-                            "onshi-reader serve: no face file: {}",
-                            failed(&failure).1["error"]["message"]
-                                .as_str()
-                                .unwrap_or_default()
-                        );
-                    }
+                // The page gets the answer whatever happens to the face file; the failure is
+                // the agent's to report.
+                if let Err(failure) = write_face(&self.face, &answer) {
+                    eprintln!(
+                        "onshi-reader serve: no face file: {}",
+                        failed(&failure).1["error"]["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                    );
                 }
                 Answer(200, answer.raw().clone())
             }
