@@ -969,3 +969,33 @@ async fn reference_numbers_are_registered_and_the_next_answer_carries_them() {
         .get(0);
     assert_eq!(registered, 2);
 }
+
+#[tokio::test]
+async fn a_request_naming_another_facility_is_answered_and_recorded_as_the_tokens() {
+    // Whoever drops a file, or holds a facility's token, asks as that token's facility: the
+    // file's MedicalInstitutionCode names nobody.
+    let (app, token) = server_with_person().await;
+    let desk = Desk::new(&token);
+    let _bridge = Running(desk.bridge(&app.address, 30));
+    let forged =
+        request("UTF-8", "0", &kokuho(), "記号１２", "0").replace(FACILITY_CODE, "1310000017");
+    desk.drop_request("OQSsiquc01req_forged.xml", forged.as_bytes());
+    let (_, f) = read_answer(&desk.wait_for("OQSsiquc01res_forged.xml").await);
+    assert_eq!(f["XmlMsg/MessageBody/QualificationValidity"], "1", "{f:#?}");
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "select d.party_id = p.id, p.facility_code from disclosures d
+             join parties p on p.role = 'facility'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0),
+        "the disclosure is the token's party's"
+    );
+    assert_eq!(row.get::<_, String>(1), FACILITY_CODE);
+    assert_eq!(app.count("disclosures").await, 1);
+}
