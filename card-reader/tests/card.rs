@@ -240,3 +240,17 @@ fn readers_lists_both_virtual_readers() {
         "{text}"
     );
 }
+
+#[test]
+fn a_missing_face_folder_is_refused_before_the_card_is_read() {
+    let missing = std::env::temp_dir().join(format!("onshi-no-face-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_onshi-reader"))
+        .args(["check", "--server", "http://127.0.0.1:9", "--face"])
+        .arg(&missing)
+        .output()
+        .expect("run onshi-reader");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("is not a folder"), "{text}");
+    assert!(!missing.exists());
+}

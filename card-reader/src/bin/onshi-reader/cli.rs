@@ -85,7 +85,9 @@ pub struct CheckArgs {
 pub struct FaceArgs {
     /// Also write each answered check to this folder as the real system's face file
     /// (OQSsiquc01res_face_*.xml), in --face-encoding.
-    #[arg(long = "face", value_name = "DIR")]
+    /// The folder must exist: a mistyped folder is refused before any card is read, never
+    /// found after a check was answered and recorded.
+    #[arg(long = "face", value_name = "DIR", value_parser = parse_face_dir)]
     pub dir: Option<PathBuf>,
     /// The face file's encoding: shift_jis (the real system's) or utf-8.
     #[arg(long = "face-encoding", default_value = "shift_jis", value_parser = parse_encoding)]
@@ -215,6 +217,18 @@ pub enum Consent {
     LimitCertificate,
     /// The specific-disease certificates (特定疾病療養受療証) in the answer.
     SpecificDiseases,
+}
+
+/// An existing folder.
+fn parse_face_dir(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{s:?} is not a folder: create it, or name the folder the reception system reads"
+        ))
+    }
 }
 
 /// `shift_jis` (also `sjis`, `cp932`) or `utf-8`.
