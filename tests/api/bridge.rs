@@ -583,14 +583,8 @@ fn counter(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)
 }
 
 async fn reception_numbers(app: &crate::helpers::TestApp) -> Vec<String> {
-    app.db()
+    app.column("select reception_number from bulk_jobs order by id")
         .await
-        .query("select reception_number from bulk_jobs order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
 }
 
 #[tokio::test]

@@ -254,13 +254,9 @@ async fn a_collision_is_recorded_and_re_derived_with_the_next_counter() {
     .unwrap();
     let second = issued_id(&app, &facility, "regional-care", "2").await;
     assert_ne!(first, second);
-    let counters: Vec<i32> = db
-        .query("select counter from health_ids order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let counters: Vec<i32> = app
+        .column("select counter from health_ids order by id")
+        .await;
     assert_eq!(counters, [0, 1]);
 }
 

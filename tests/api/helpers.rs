@@ -386,16 +386,22 @@ impl TestApp {
         assert_eq!(status, 200, "load failed: {body:#}");
     }
 
-    /// The kinds of every disclosure recorded, oldest first.
-    pub async fn disclosure_kinds(&self) -> Vec<String> {
+    /// The first column of every row `sql` selects, in its order.
+    pub async fn column<T: for<'a> tokio_postgres::types::FromSql<'a>>(&self, sql: &str) -> Vec<T> {
         self.db()
             .await
-            .query("select kind from disclosures order by id", &[])
+            .query(sql, &[])
             .await
             .unwrap()
             .iter()
             .map(|r| r.get(0))
             .collect()
+    }
+
+    /// The kinds of every disclosure recorded, oldest first.
+    pub async fn disclosure_kinds(&self) -> Vec<String> {
+        self.column("select kind from disclosures order by id")
+            .await
     }
 
     pub async fn count(&self, table: &str) -> i64 {

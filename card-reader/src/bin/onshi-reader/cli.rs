@@ -85,8 +85,7 @@ pub struct CheckArgs {
 pub struct FaceArgs {
     /// Also write each answered check to this folder as the real system's face file
     /// (OQSsiquc01res_face_*.xml), in --face-encoding.
-    /// The folder must exist: a mistyped folder is refused before any card is read, never
-    /// found after a check was answered and recorded.
+    /// The folder must exist.
     #[arg(long = "face", value_name = "DIR", value_parser = parse_face_dir)]
     pub dir: Option<PathBuf>,
     /// The face file's encoding: shift_jis (the real system's) or utf-8.
