@@ -22,6 +22,16 @@
 //! second half of the soak (least squares, MiB a minute), which tells a plateau (allocator
 //! arenas and caches warming up, then flat) from a leak (growth that goes on); and once more 30 s
 //! after the load, its connections closed (what falls then was held per connection).
+//!
+//! With `--seconds 0` only the capacity is measured, and printed with each kind's p50/p99: with
+//! `--card-share 1` that is the whole card check over HTTP (`ops/bench` (e)). Two more
+//! subcommands measure, in the same run, the raw ceilings those figures are read against:
+//! `soak token-sign SECONDS` signs proofs of check with the server's proof key (the token's pair
+//! when `ONSHI_PKCS11_MODULE` etc. are set), one thread per token session as the server does,
+//! and prints the signatures a second: a check by number cannot be answered faster than its
+//! proof is signed. `soak rsa-verify DIR SECONDS` verifies the card's RSA-2048 signature
+//! (PKCS#1 v1.5, SHA-256) with the public key of the card `prepare-card` wrote into DIR, on one
+//! thread, and prints the verifications a second.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +43,8 @@ use serde_json::{json, Value};
 struct Args {
     server: String,
     token: String,
-    insurer_token: String,
+    /// Only needed with `--updates`.
+    insurer_token: Option<String>,
     keys: Vec<Value>,
     updates: Option<PathBuf>,
     workers: usize,
@@ -53,7 +64,9 @@ struct Args {
 /// The synthetic card of the soak's card checks.
 struct Card {
     certificate: Vec<u8>,
-    key: rsa::RsaPrivateKey,
+    /// ring's RSA, many times faster at signing than `rsa`'s, so that the load tool's share of
+    /// the cores stays small; the signature is the same (PKCS#1 v1.5 is deterministic).
+    key: ring::signature::RsaKeyPair,
     facility_token: String,
 }
 
@@ -97,7 +110,12 @@ fn args() -> Args {
     Args {
         server: need("server"),
         token: read("token-file").trim().to_owned(),
-        insurer_token: read("insurer-token-file").trim().to_owned(),
+        insurer_token: get("insurer-token-file").map(|f| {
+            std::fs::read_to_string(f)
+                .expect("a readable file")
+                .trim()
+                .to_owned()
+        }),
         keys: read("keys")
             .lines()
             .map(|l| serde_json::from_str(l).expect("a JSON query a line"))
@@ -110,14 +128,13 @@ fn args() -> Args {
         batch: number("batch", 100.0) as usize,
         batch_share: number("batch-share", 0.05),
         card: get("card-dir").map(|dir| {
-            use rsa::pkcs8::DecodePrivateKey;
             let dir = PathBuf::from(dir);
             Card {
                 certificate: std::fs::read(dir.join("card.cert")).expect("the card's certificate"),
-                key: rsa::RsaPrivateKey::from_pkcs8_der(
+                key: ring::signature::RsaKeyPair::from_pkcs8(
                     &std::fs::read(dir.join("card.key")).expect("the card's key"),
                 )
-                .expect("a PKCS#8 key"),
+                .expect("a PKCS#8 RSA key"),
                 facility_token: read("facility-token-file").trim().to_owned(),
             }
         }),
@@ -162,7 +179,12 @@ impl Load {
         // A fixed, even interleaving (no randomness needed for a mix).
         let every = |share: f64| (1.0 / share.max(1e-9)).round().max(2.0) as u64;
         let (batch, card) = (every(self.args.batch_share), every(self.args.card_share));
-        if self.args.batch_share > 0.0 && n % batch == batch - 1 {
+        // A share of 1 is the whole load: every request of that kind.
+        if self.args.card.is_some() && self.args.card_share >= 1.0 {
+            Kind::Card
+        } else if self.args.batch_share >= 1.0 {
+            Kind::Batch
+        } else if self.args.batch_share > 0.0 && n % batch == batch - 1 {
             Kind::Batch
         } else if self.args.card.is_some() && self.args.card_share > 0.0 && n % card == card / 2 {
             Kind::Card
@@ -188,15 +210,21 @@ impl Load {
             .decode(challenge["nonce"].as_str().unwrap_or_default())
             .unwrap_or_default();
         let origin = onshi::card::binding::Origin::parse(&self.args.server).expect("an origin");
-        let digest = onshi::card::binding::digest(
+        // The card signs the SHA-256 of the bound message; ring hashes the message itself.
+        let message = onshi::card::binding::message(
             onshi::card::binding::Purpose::Check,
             &origin,
             &nonce,
             Some(Default::default()),
         );
-        let signature = card
-            .key
-            .sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+        let mut signature = vec![0; card.key.public().modulus_len()];
+        card.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                &message,
+                &mut signature,
+            )
             .expect("signing");
         self.http
             .post(format!("{}/v1/eligibility/card", self.args.server))
@@ -252,7 +280,12 @@ impl Load {
                 let body = std::fs::read(path).expect("the update file");
                 self.http
                     .post(format!("{}/v1/enrollments", self.args.server))
-                    .bearer_auth(&self.args.insurer_token)
+                    .bearer_auth(
+                        self.args
+                            .insurer_token
+                            .as_deref()
+                            .expect("--insurer-token-file with --updates"),
+                    )
                     .header("Content-Type", "text/csv")
                     .header(
                         "Idempotency-Key",
@@ -276,6 +309,109 @@ impl Load {
         };
         (started.elapsed(), outcome)
     }
+}
+
+/// Each kind's errors, and its answers with their p50, p99 and maximum.
+fn print_tally(tally: &mut Tally) {
+    for ((kind, status), count) in &tally.errors {
+        println!("    error {kind:?} {status}: {count}");
+    }
+    for (kind, latencies) in tally.latencies.iter_mut() {
+        latencies.sort();
+        println!(
+            "    {kind:?}: {} answered 200, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
+            latencies.len(),
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99),
+            latencies.last().copied().unwrap_or_default()
+        );
+    }
+}
+
+fn seconds(arg: Option<String>) -> Duration {
+    Duration::from_secs_f64(arg.map_or(10.0, |s| s.parse().expect("SECONDS is a number")))
+}
+
+/// `soak token-sign SECONDS`: the proofs a second the server's proof key signs, one thread per
+/// signer it runs at once (the token's sessions), each signing a proof's claims as an answer
+/// does (serializing them included).
+fn token_sign(for_: Duration) {
+    let settings = onshi::config::Settings::load().expect("the settings in the environment");
+    let key = Arc::new(
+        settings
+            .proof
+            .open(&settings.health_id)
+            .expect("the proof key (eval \"$(ops/softhsm)\" for the token's)"),
+    );
+    let claims = onshi::proof::Claims {
+        check_id: uuid::Uuid::now_v7(),
+        iat: 1_795_500_000,
+        facility_code: None,
+        party_id: Some(7),
+        validity: 1,
+        date_of_care: "2026-11-24".parse().expect("a date"),
+        coverage_digest: Some(onshi::proof::coverage_digest(
+            "33120015",
+            "12",
+            "3456",
+            "01",
+            "1980-04-01".parse().expect("a date"),
+        )),
+    };
+    let signers = key.parallel_signers();
+    let started = Instant::now();
+    let threads: Vec<_> = (0..signers)
+        .map(|_| {
+            let (key, claims) = (key.clone(), claims.clone());
+            std::thread::spawn(move || {
+                let mut signed = 0u64;
+                while started.elapsed() < for_ {
+                    claims.sign(&key).expect("the key signs");
+                    signed += 1;
+                }
+                signed
+            })
+        })
+        .collect();
+    let signed: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    println!(
+        "{:.0} proof signatures/s ({} at once, {})",
+        signed as f64 / started.elapsed().as_secs_f64(),
+        signers,
+        if key.in_token() {
+            "in the token"
+        } else {
+            "in process"
+        }
+    );
+}
+
+/// `soak rsa-verify DIR SECONDS`: raw RSA-2048 PKCS#1 v1.5 SHA-256 verifications a second of a
+/// signature by the card `prepare-card` wrote into DIR, on one thread.
+fn rsa_verify(dir: &std::path::Path, for_: Duration) {
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::{Pkcs1v15Sign, RsaPublicKey};
+    let key = rsa::RsaPrivateKey::from_pkcs8_der(
+        &std::fs::read(dir.join("card.key")).expect("the card's key"),
+    )
+    .expect("a PKCS#8 key");
+    let digest = [7u8; 32];
+    let signature = key
+        .sign(Pkcs1v15Sign::new::<sha2::Sha256>(), &digest)
+        .expect("signing");
+    let public = RsaPublicKey::from(&key);
+    let started = Instant::now();
+    let mut verified = 0u64;
+    while started.elapsed() < for_ {
+        public
+            .verify(Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, &signature)
+            .expect("the signature verifies");
+        verified += 1;
+    }
+    println!(
+        "{:.0} RSA-2048 verifications/s (one thread)",
+        verified as f64 / started.elapsed().as_secs_f64()
+    );
 }
 
 fn rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -325,6 +461,15 @@ async fn main() {
             prepare_card(std::path::Path::new(&raw.next().expect("prepare-card DIR")));
             return;
         }
+        Some("token-sign") => {
+            token_sign(seconds(raw.next()));
+            return;
+        }
+        Some("rsa-verify") => {
+            let dir = PathBuf::from(raw.next().expect("rsa-verify DIR SECONDS"));
+            rsa_verify(&dir, seconds(raw.next()));
+            return;
+        }
         // `cargo test --all-targets` runs every bench target once, without arguments: the soak
         // needs a server and minutes, so there it only says how it is run.
         None => {
@@ -344,17 +489,21 @@ async fn main() {
 
     // 1. Capacity, closed loop.
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let measured = Arc::new(Mutex::new(Tally::default()));
     let until = Instant::now() + load.args.measure;
     let workers: Vec<_> = (0..load.args.workers)
         .map(|_| {
-            let (load, counter) = (load.clone(), counter.clone());
+            let (load, counter, measured) = (load.clone(), counter.clone(), measured.clone());
             tokio::spawn(async move {
                 let mut done = 0u64;
                 while Instant::now() < until {
                     let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if load.send(load.pick(n), n).await.1 == Ok(200) {
+                    let kind = load.pick(n);
+                    let (took, outcome) = load.send(kind, n).await;
+                    if outcome == Ok(200) {
                         done += 1;
                     }
+                    measured.lock().unwrap().note(kind, took, outcome);
                 }
                 done
             })
@@ -366,6 +515,14 @@ async fn main() {
     }
     let capacity = answered as f64 / load.args.measure.as_secs_f64();
     let rate = capacity * load.args.fraction;
+    if load.args.soak.is_zero() {
+        println!(
+            "capacity (closed loop, {} workers, {:?}): {capacity:.0} req/s",
+            load.args.workers, load.args.measure
+        );
+        print_tally(&mut measured.lock().unwrap());
+        return;
+    }
     println!(
         "capacity (closed loop, {} workers, {:?}): {capacity:.0} req/s; soak at {:.0} % = {rate:.0} req/s for {:?}",
         load.args.workers,
@@ -464,19 +621,7 @@ async fn main() {
             String::new()
         }
     );
-    for ((kind, status), count) in &tally.errors {
-        println!("    error {kind:?} {status}: {count}");
-    }
-    for (kind, latencies) in tally.latencies.iter_mut() {
-        latencies.sort();
-        println!(
-            "    {kind:?}: {} answered 200, p50 {:.1?}, p99 {:.1?}, max {:.1?}",
-            latencies.len(),
-            percentile(latencies, 0.50),
-            percentile(latencies, 0.99),
-            latencies.last().copied().unwrap_or_default()
-        );
-    }
+    print_tally(&mut tally);
     match (rss_start, rss_end) {
         (Some(a), Some(b)) => println!(
             "    server memory (RSS): {} MiB at the start, {} MiB at the end",

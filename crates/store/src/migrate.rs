@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_bulk_inquiries.sql"),
     migration!(18, "0018_bulk_idempotency.sql"),
     migration!(19, "0019_bulk_idempotency_index.sql"),
+    migration!(20, "0020_consents_giving.sql"),
 ];
 
 /// Creates the application role before any migration runs, so that every migration's guarded
