@@ -182,9 +182,9 @@ impl Load {
         // A share of 1 is the whole load: every request of that kind.
         if self.args.card.is_some() && self.args.card_share >= 1.0 {
             Kind::Card
-        } else if self.args.batch_share >= 1.0 {
-            Kind::Batch
-        } else if self.args.batch_share > 0.0 && n % batch == batch - 1 {
+        } else if self.args.batch_share >= 1.0
+            || (self.args.batch_share > 0.0 && n % batch == batch - 1)
+        {
             Kind::Batch
         } else if self.args.card.is_some() && self.args.card_share > 0.0 && n % card == card / 2 {
             Kind::Card
