@@ -5,25 +5,11 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use onshi::health_id::keys::KeySettings;
-use onshi::proof::{Claims, ProofKey, ProofSettings};
+use onshi::proof::{ProofKey, ProofSettings};
 
-fn claims() -> Claims {
-    Claims {
-        check_id: uuid::Uuid::now_v7(),
-        iat: 1_795_500_000,
-        facility_code: Some("0110113719".into()),
-        party_id: None,
-        validity: 1,
-        date_of_care: "2026-11-24".parse().expect("a date"),
-        coverage_digest: Some(onshi::proof::coverage_digest(
-            "33120015",
-            "12",
-            "3456",
-            "01",
-            "1980-04-01".parse().expect("a date"),
-        )),
-    }
-}
+#[path = "support/claims.rs"]
+mod support;
+use support::claims;
 
 fn proof(c: &mut Criterion) {
     let mut group = c.benchmark_group("proof");

@@ -40,6 +40,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "support/claims.rs"]
+mod support;
+
 struct Args {
     server: String,
     token: String,
@@ -343,21 +346,7 @@ fn token_sign(for_: Duration) {
             .open(&settings.health_id)
             .expect("the proof key (eval \"$(ops/softhsm)\" for the token's)"),
     );
-    let claims = onshi::proof::Claims {
-        check_id: uuid::Uuid::now_v7(),
-        iat: 1_795_500_000,
-        facility_code: None,
-        party_id: Some(7),
-        validity: 1,
-        date_of_care: "2026-11-24".parse().expect("a date"),
-        coverage_digest: Some(onshi::proof::coverage_digest(
-            "33120015",
-            "12",
-            "3456",
-            "01",
-            "1980-04-01".parse().expect("a date"),
-        )),
-    };
+    let claims = support::claims();
     let signers = key.parallel_signers();
     let started = Instant::now();
     let threads: Vec<_> = (0..signers)
